@@ -1,0 +1,150 @@
+import { digestMatches, parsePresentedKey } from '../crypto/index.ts';
+import type { Db, Notifier } from '../db/index.ts';
+import { PoolerError, type PoolerCode } from '../errors.ts';
+import { API_KEY_CHANNEL } from './service.ts';
+
+/** What the hot path needs to know about an authenticated key. */
+export type AuthenticatedKey = {
+  id: string;
+  prefix: string;
+  poolId: string;
+  poolSlug: string;
+  v1Enabled: boolean;
+  allowedModels: string[] | null;
+};
+
+type CacheEntry = {
+  loadedAt: number;
+  row: {
+    id: string;
+    prefix: string;
+    hash: Buffer;
+    status: string;
+    expiresAt: number | null;
+    poolId: string;
+    poolSlug: string;
+    poolActive: boolean;
+    v1Enabled: boolean;
+    allowedModels: string[] | null;
+  } | null;
+};
+
+const POSITIVE_TTL_MS = 60_000;
+// Unknown prefixes are remembered briefly so a flood of bad keys costs no database round trips.
+const NEGATIVE_TTL_MS = 5_000;
+const MAX_ENTRIES = 50_000;
+
+export type KeySurface = 'backend' | 'v1';
+
+/**
+ * Pool API key lookup from memory. Filled from Postgres on a miss; every change to a key publishes
+ * its prefix on LISTEN/NOTIFY and each process drops that entry, with a TTL as a safety net.
+ */
+export class ApiKeyCache {
+  #db: Db;
+  #now: () => number;
+  #entries = new Map<string, CacheEntry>();
+  #inflight = new Map<string, Promise<CacheEntry>>();
+  #touched = new Map<string, number>();
+
+  constructor(db: Db, now: () => number = Date.now) {
+    this.#db = db;
+    this.#now = now;
+  }
+
+  async listen(notifier: Notifier): Promise<void> {
+    await notifier.subscribe(API_KEY_CHANNEL, (prefix) => {
+      if (prefix === '*') this.#entries.clear();
+      else this.#entries.delete(prefix);
+    });
+  }
+
+  invalidate(prefix: string): void {
+    this.#entries.delete(prefix);
+  }
+
+  /** Authenticates an `Authorization` header value or throws the spec's 401. */
+  async authenticate(authorization: string | undefined, surface: KeySurface): Promise<AuthenticatedKey> {
+    const fail = (code: PoolerCode) => new PoolerError(surface === 'v1' && code !== 'api_key_missing' && code !== 'api_key_expired' ? 'api_key_disabled' : code);
+    // Only the literal, case-sensitive `Bearer ` scheme is accepted.
+    if (!authorization || !authorization.startsWith('Bearer ')) throw fail('api_key_missing');
+    const presented = parsePresentedKey(authorization.slice(7));
+    if (!presented) throw fail('api_key_missing');
+    const entry = await this.#lookup(presented.prefix);
+    const row = entry.row;
+    if (!row || !row.poolActive || !digestMatches(presented.secret, row.hash)) throw fail('api_key_missing');
+    if (row.status === 'revoked') throw fail('api_key_revoked');
+    if (row.status === 'paused') throw fail('api_key_paused');
+    if (row.status !== 'active') throw fail('api_key_inactive');
+    if (row.expiresAt !== null && row.expiresAt <= this.#now()) throw fail('api_key_expired');
+    this.#touch(row.id);
+    return { id: row.id, prefix: row.prefix, poolId: row.poolId, poolSlug: row.poolSlug, v1Enabled: row.v1Enabled, allowedModels: row.allowedModels };
+  }
+
+  async #lookup(prefix: string): Promise<CacheEntry> {
+    const cached = this.#entries.get(prefix);
+    const now = this.#now();
+    if (cached && now - cached.loadedAt < (cached.row ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS)) return cached;
+    const pending = this.#inflight.get(prefix);
+    if (pending) return pending;
+    const load = this.#load(prefix).finally(() => this.#inflight.delete(prefix));
+    this.#inflight.set(prefix, load);
+    return load;
+  }
+
+  async #load(prefix: string): Promise<CacheEntry> {
+    const row = await this.#db
+      .selectFrom('api_keys')
+      .innerJoin('pools', 'pools.id', 'api_keys.pool_id')
+      .leftJoin('pool_routing_settings', 'pool_routing_settings.pool_id', 'pools.id')
+      .select([
+        'api_keys.id',
+        'api_keys.key_prefix',
+        'api_keys.key_hash',
+        'api_keys.status',
+        'api_keys.expires_at',
+        'api_keys.allowed_model_identifiers',
+        'pools.id as pool_id',
+        'pools.slug as pool_slug',
+        'pools.status as pool_status',
+        'pool_routing_settings.v1_compatibility_enabled',
+      ])
+      .where('api_keys.key_prefix', '=', prefix)
+      .executeTakeFirst();
+    const entry: CacheEntry = {
+      loadedAt: this.#now(),
+      row: row
+        ? {
+            id: row.id,
+            prefix: row.key_prefix,
+            hash: row.key_hash,
+            status: row.status,
+            expiresAt: row.expires_at?.getTime() ?? null,
+            poolId: row.pool_id,
+            poolSlug: row.pool_slug,
+            poolActive: row.pool_status === 'active',
+            v1Enabled: row.v1_compatibility_enabled ?? true,
+            allowedModels: row.allowed_model_identifiers,
+          }
+        : null,
+    };
+    if (this.#entries.size >= MAX_ENTRIES) this.#entries.clear();
+    this.#entries.set(prefix, entry);
+    return entry;
+  }
+
+  /** `last_used_at` is bumped at most once a minute per key per process, off the hot path. */
+  #touch(id: string): void {
+    const now = this.#now();
+    const last = this.#touched.get(id) ?? 0;
+    if (now - last < 60_000) return;
+    this.#touched.set(id, now);
+    void this.#db
+      .updateTable('api_keys')
+      .set({ last_used_at: new Date(now) })
+      .where('id', '=', id)
+      .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', new Date(now))]))
+      .execute()
+      .catch(() => {});
+  }
+}

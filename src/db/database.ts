@@ -1,0 +1,21 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { AccountingTables } from '../accounting/pricing.table.ts';
+import type { ApiKeyTables } from '../api-keys/api-key.table.ts';
+import type { AuditTables } from '../audit/audit.table.ts';
+import type { RequestLogTables } from '../gateway/request-log.table.ts';
+import type { OperatorTables } from '../operators/operator.table.ts';
+import type { PoolTables } from '../pools/pool.table.ts';
+import type { UpstreamTables } from '../upstreams/account.table.ts';
+
+/** Every table, merged from the domain that owns it. */
+export interface Database
+  extends PoolTables,
+    UpstreamTables,
+    ApiKeyTables,
+    OperatorTables,
+    RequestLogTables,
+    AccountingTables,
+    AuditTables {}
+
+export type Db = Kysely<Database>;
+export type Tx = Transaction<Database>;

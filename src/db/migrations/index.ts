@@ -1,0 +1,15 @@
+import type { Migration, MigrationProvider } from 'kysely/migration';
+import * as initialSchema from './2026_11_27_001_initial_schema.ts';
+
+// Static list: migrations run from the installed package, never discovered from the filesystem.
+const MIGRATIONS: Record<string, Migration> = {
+  '2026_11_27_001_initial_schema': initialSchema,
+};
+
+export const migrationProvider: MigrationProvider = {
+  async getMigrations() {
+    return MIGRATIONS;
+  },
+};
+
+export const LATEST_MIGRATION = Object.keys(MIGRATIONS).sort().at(-1)!;

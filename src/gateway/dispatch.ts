@@ -1,0 +1,451 @@
+import { once } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { request as undiciRequest, type Dispatcher } from 'undici';
+import type { Logger } from 'pino';
+import type { AuthenticatedKey } from '../api-keys/index.ts';
+import { jsonb } from '../db/index.ts';
+import { PoolerError } from '../errors.ts';
+import { describeNoEligibleAccount, selectAccount, type Candidate, type RoutingState } from '../routing/index.ts';
+import {
+  buildUpstreamHeaders,
+  quotaFromErrorBody,
+  quotaFromHeaders,
+  quotaFromRateLimitEvent,
+  usageLimitResetAt,
+  type CredentialStore,
+  type QuotaRecorder,
+} from '../upstreams/index.ts';
+import type { NewAttemptRow } from './request-log.table.ts';
+import type { RequestLogWriter } from './request-log-writer.ts';
+import { relayedHeaders } from './relay-headers.ts';
+import { SseReader, parseEventData, type SseEvent } from './sse.ts';
+import { classifyEvent, failureCode, isFailureType } from './upstream-events.ts';
+import { usageFromPayload, type TokenUsage } from './usage.ts';
+
+export type GatewayDeps = {
+  routing: RoutingState;
+  credentials: CredentialStore;
+  quota: QuotaRecorder;
+  requestLog: RequestLogWriter;
+  dispatcher: Dispatcher;
+  upstreamBaseUrl: string;
+  timeouts: { firstByteMs: number; idleMs: number };
+  log: Logger;
+  now: () => number;
+};
+
+export type DispatchPlan = {
+  endpoint: string;
+  upstreamPath: string;
+  transport: 'http_json' | 'http_sse' | 'http_compact_json';
+  stream: boolean;
+  /** Compact never moves to another account: its output is bound to the account's state. */
+  failover: boolean;
+  requestedModel: string;
+  upstreamModel: string;
+  body: Buffer;
+  affinityKey: string | null;
+  forwardClientHeaders: boolean;
+};
+
+type AttemptOutcome =
+  | { kind: 'done'; status: number; usage: TokenUsage | null; errorCode: string | null; cancelled?: boolean }
+  | { kind: 'next'; status: number | null; errorCode: string };
+
+const ERROR_BODY_LIMIT = 64 * 1024;
+const JSON_BODY_LIMIT = 64 * 1024 * 1024;
+const MAX_PRELUDE_EVENTS = 32;
+const DEMOTION_MS = 60_000;
+// Stop trying more accounts once this much time went by: a client should not wait on a chain of slow failures.
+const FAILOVER_DEADLINE_MS = 60_000;
+
+class ClientGoneError extends Error {}
+
+/**
+ * Runs one gateway request against the pool: picks accounts in ring order, fails over while no byte
+ * has reached the client, relays the chosen answer with backpressure and records the request log.
+ */
+export async function dispatchToPool(deps: GatewayDeps, key: AuthenticatedKey, request: FastifyRequest, reply: FastifyReply, plan: DispatchPlan): Promise<void> {
+  const startedAt = deps.now();
+  const requestId = randomUUID();
+  const attempts: NewAttemptRow[] = [];
+  const abort = new AbortController();
+  const onClose = () => {
+    if (!reply.raw.writableFinished) abort.abort(new ClientGoneError('client disconnected'));
+  };
+  reply.raw.once('close', onClose);
+  request.raw.once('close', () => {
+    if (request.raw.destroyed && !reply.raw.writableFinished && !reply.raw.headersSent) abort.abort(new ClientGoneError('client disconnected'));
+  });
+
+  let logged = false;
+  let chosen: Candidate | null = null;
+  let final: AttemptOutcome | null = null;
+  let firstByteAt: number | null = null;
+  let routingReason: string | null = null;
+  const markFirstByte = () => {
+    firstByteAt ??= deps.now();
+  };
+
+  try {
+    const candidates = await deps.routing.candidates(key.poolId);
+    const selection = selectAccount(candidates, { now: deps.now(), affinityKey: plan.affinityKey, rotation: deps.routing.nextRotation() });
+    if (selection.ordered.length === 0) {
+      routingReason = 'no_eligible_account';
+      throw new PoolerError('no_eligible_backend', describeNoEligibleAccount(key.poolSlug, selection, candidates, deps.now()), { param: 'model' });
+    }
+    const ring = plan.failover ? selection.ordered : selection.ordered.slice(0, 1);
+    for (let index = 0; index < ring.length; index++) {
+      const candidate = ring[index]!;
+      const last = index === ring.length - 1 || deps.now() - startedAt > FAILOVER_DEADLINE_MS;
+      chosen = candidate;
+      const attemptStarted = deps.now();
+      const outcome = await attempt(deps, { candidate, plan, request, reply, last, signal: abort.signal, markFirstByte });
+      attempts.push({
+        id: randomUUID(),
+        request_id: requestId,
+        attempt_number: index + 1,
+        pool_upstream_assignment_id: candidate.assignmentId,
+        upstream_identity_id: candidate.identityId,
+        model: plan.upstreamModel,
+        transport: plan.transport,
+        status: outcome.kind === 'next' ? 'retryable_failed' : outcome.cancelled ? 'cancelled' : outcome.status < 400 && !outcome.errorCode ? 'succeeded' : 'failed',
+        started_at: new Date(attemptStarted),
+        finished_at: new Date(deps.now()),
+        upstream_status_code: outcome.status,
+        retryable: outcome.kind === 'next',
+        network_error_code: null,
+        error_code: outcome.errorCode,
+        error_message: null,
+        latency_ms: deps.now() - attemptStarted,
+        usage_status: outcome.kind === 'done' ? (outcome.usage ? 'usage_known' : 'usage_unknown') : null,
+      });
+      if (outcome.kind === 'done') {
+        final = outcome;
+        break;
+      }
+      routingReason = `failover_after_${outcome.errorCode}`;
+      if (last) {
+        final = outcome;
+        break;
+      }
+    }
+    if (final?.kind === 'next') {
+      throw final.errorCode === 'transport_error' || final.errorCode === 'upstream_timeout'
+        ? new PoolerError('upstream_request_failed', plan.failover ? 'upstream request failed' : 'upstream compact request failed')
+        : new PoolerError('no_eligible_backend', `every eligible upstream account in pool ${key.poolSlug} failed for this request (last: ${final.errorCode})`);
+    }
+  } catch (error) {
+    if (error instanceof ClientGoneError || abort.signal.aborted) {
+      final = { kind: 'done', status: 499, usage: null, errorCode: 'client_disconnected', cancelled: true };
+    } else {
+      const pooler = error instanceof PoolerError ? error : new PoolerError('internal_error');
+      if (!(error instanceof PoolerError)) deps.log.error({ err: error }, 'gateway dispatch failed');
+      final = { kind: 'done', status: pooler.status, usage: null, errorCode: pooler.code };
+      if (!reply.raw.headersSent) {
+        reply.raw.removeListener('close', onClose);
+        writeLog();
+        throw pooler;
+      }
+      reply.raw.destroy();
+    }
+  } finally {
+    reply.raw.removeListener('close', onClose);
+  }
+  writeLog();
+
+  function writeLog(): void {
+    if (logged) return;
+    logged = true;
+    const outcome = final;
+    const usage = outcome?.kind === 'done' ? outcome.usage : null;
+    const status = outcome?.status ?? null;
+    const succeeded = outcome?.kind === 'done' && !outcome.cancelled && (status ?? 500) < 400 && !outcome.errorCode;
+    const rejected = attempts.length === 0;
+    deps.requestLog.write({
+      request: {
+        id: requestId,
+        pool_id: key.poolId,
+        api_key_id: key.id,
+        pool_upstream_assignment_id: chosen?.assignmentId ?? null,
+        upstream_identity_id: chosen?.identityId ?? null,
+        model_id: plan.upstreamModel,
+        requested_model: plan.requestedModel,
+        endpoint: plan.endpoint,
+        method: request.method,
+        transport: plan.transport,
+        status: outcome?.kind === 'done' && outcome.cancelled ? 'cancelled' : succeeded ? 'succeeded' : rejected ? 'rejected' : 'failed',
+        usage_status: usage ? 'usage_known' : rejected ? 'not_applicable' : 'usage_unknown',
+        correlation_id: request.id,
+        client_ip: request.ip,
+        user_agent: typeof request.headers['user-agent'] === 'string' ? request.headers['user-agent'].slice(0, 160) : null,
+        request_metadata: jsonb({ key_prefix: key.prefix, requested_stream: plan.stream, request_bytes: plan.body.length, attempts: attempts.length }),
+        admitted_at: new Date(startedAt),
+        completed_at: new Date(deps.now()),
+        response_status_code: status,
+        retry_count: Math.max(0, attempts.length - 1),
+        last_error_code: outcome?.errorCode ?? null,
+        latency_ms: deps.now() - startedAt,
+        time_to_first_byte_ms: firstByteAt === null ? null : firstByteAt - startedAt,
+        input_tokens: usage?.inputTokens ?? null,
+        cached_input_tokens: usage?.cachedInputTokens ?? null,
+        output_tokens: usage?.outputTokens ?? null,
+        reasoning_tokens: usage?.reasoningTokens ?? null,
+        total_tokens: usage?.totalTokens ?? null,
+        upstream_account_label: chosen?.label ?? null,
+        upstream_account_email: chosen?.email ?? null,
+        upstream_plan: chosen?.plan ?? null,
+        reasoning_effort: null,
+        service_tier: null,
+        requested_service_tier: null,
+        actual_service_tier: null,
+        routing_reason: routingReason,
+      },
+      attempts,
+    });
+  }
+}
+
+type AttemptContext = {
+  candidate: Candidate;
+  plan: DispatchPlan;
+  request: FastifyRequest;
+  reply: FastifyReply;
+  last: boolean;
+  signal: AbortSignal;
+  markFirstByte: () => void;
+};
+
+async function sendUpstream(deps: GatewayDeps, ctx: AttemptContext, accessToken: string): Promise<Dispatcher.ResponseData> {
+  const headers = buildUpstreamHeaders({
+    account: { accessToken, chatgptAccountId: ctx.candidate.chatgptAccountId },
+    stream: ctx.plan.stream,
+    json: true,
+    clientHeaders: ctx.request.headers,
+    forwardClientHeaders: ctx.plan.forwardClientHeaders,
+  });
+  return undiciRequest(`${deps.upstreamBaseUrl}${ctx.plan.upstreamPath}`, {
+    method: 'POST',
+    headers,
+    body: ctx.plan.body,
+    dispatcher: deps.dispatcher,
+    signal: ctx.signal,
+    headersTimeout: deps.timeouts.firstByteMs,
+    bodyTimeout: deps.timeouts.idleMs,
+  });
+}
+
+async function attempt(deps: GatewayDeps, ctx: AttemptContext): Promise<AttemptOutcome> {
+  const { candidate } = ctx;
+  let response: Dispatcher.ResponseData;
+  try {
+    let credentials = await deps.credentials.accessTokenFor(candidate.identityId);
+    response = await sendUpstream(deps, ctx, credentials.accessToken);
+    if (response.statusCode === 401) {
+      // An expired or rotated token: refresh once and replay on the same account, before any byte reached the client.
+      await response.body.dump().catch(() => {});
+      const refreshed = await deps.credentials.refresh(candidate.identityId, { trigger: 'upstream_401', expectedEpoch: credentials.epoch });
+      if (refreshed.status === 'reauth_required') {
+        deps.routing.accountChanged(candidate.poolId);
+        if (!ctx.last) return { kind: 'next', status: 401, errorCode: 'upstream_reauth_required' };
+      }
+      credentials = refreshed.status === 'refreshed' ? refreshed.credentials : await deps.credentials.accessTokenFor(candidate.identityId);
+      response = await sendUpstream(deps, ctx, credentials.accessToken);
+    }
+  } catch (error) {
+    if (ctx.signal.aborted) throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new ClientGoneError('client disconnected');
+    const code = (error as { code?: string }).code;
+    deps.log.warn({ account: candidate.assignmentId, code }, 'upstream attempt failed before a response');
+    const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
+    return { kind: 'next', status: null, errorCode: timeout ? 'upstream_timeout' : 'transport_error' };
+  }
+
+  const now = new Date(deps.now());
+  const headerEvidence = quotaFromHeaders(response.headers, now);
+  if (headerEvidence.length) deps.quota.record({ identityId: candidate.identityId, windows: headerEvidence, observedAt: now });
+
+  if (response.statusCode >= 400) return relayError(deps, ctx, response, now);
+  deps.routing.markSuccess(candidate);
+  if (ctx.plan.stream && String(response.headers['content-type'] ?? '').includes('text/event-stream')) return relayStream(deps, ctx, response);
+  return relayJson(deps, ctx, response);
+}
+
+async function readBounded(body: Dispatcher.ResponseData['body'], limit: number): Promise<Buffer | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      body.destroy();
+      return null;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function parseJson(buffer: Buffer | null): Record<string, unknown> | null {
+  if (!buffer) return null;
+  try {
+    const value = JSON.parse(buffer.toString('utf8')) as unknown;
+    return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function relayError(deps: GatewayDeps, ctx: AttemptContext, response: Dispatcher.ResponseData, now: Date): Promise<AttemptOutcome> {
+  const status = response.statusCode;
+  const raw = await readBounded(response.body, ERROR_BODY_LIMIT).catch(() => null);
+  const body = parseJson(raw);
+  const code = upstreamErrorCode(body) ?? `upstream_${status}`;
+  if (body) {
+    const evidence = quotaFromErrorBody(body, now);
+    if (evidence.length) deps.quota.record({ identityId: ctx.candidate.identityId, windows: evidence, observedAt: now });
+  }
+  if (status === 429) {
+    const resetAt = usageLimitResetAt(status, body, response.headers, now);
+    // A usage-limit 429 with a reset time benches the account until then; otherwise a short demotion.
+    deps.routing.markCooldown(ctx.candidate, resetAt ? resetAt.getTime() : deps.now() + DEMOTION_MS, resetAt ? 'usage_limit_reached' : 'upstream_rate_limited');
+  }
+  const modelUnavailable = code === 'model_not_found' || code === 'model_unavailable';
+  const failover = status === 429 || status >= 500 || (modelUnavailable && ctx.plan.failover);
+  if (failover && !ctx.last) return { kind: 'next', status, errorCode: code };
+  ctx.reply.hijack();
+  ctx.markFirstByte();
+  ctx.reply.raw.writeHead(status, { ...relayedHeaders(response.headers, 'application/json'), 'x-request-id': ctx.request.id });
+  ctx.reply.raw.end(raw ?? Buffer.from(JSON.stringify({ error: { message: 'upstream request failed', type: 'server_error', code, param: null } })));
+  return { kind: 'done', status, usage: null, errorCode: code };
+}
+
+function upstreamErrorCode(body: Record<string, unknown> | null): string | null {
+  if (!body) return null;
+  const error = body.error;
+  if (error && typeof error === 'object') {
+    const e = error as Record<string, unknown>;
+    if (typeof e.code === 'string') return e.code;
+    if (typeof e.type === 'string') return e.type;
+  }
+  if (typeof error === 'string') return error;
+  return typeof body.code === 'string' ? body.code : null;
+}
+
+async function relayJson(deps: GatewayDeps, ctx: AttemptContext, response: Dispatcher.ResponseData): Promise<AttemptOutcome> {
+  const raw = await readBounded(response.body, JSON_BODY_LIMIT);
+  if (raw === null) throw new PoolerError('invalid_upstream_response', 'upstream response is too large', { status: 502 });
+  const payload = parseJson(raw);
+  if (!payload) throw new PoolerError('invalid_upstream_response', 'upstream response was not valid json');
+  ctx.reply.hijack();
+  ctx.markFirstByte();
+  ctx.reply.raw.writeHead(response.statusCode, { ...relayedHeaders(response.headers, 'application/json'), 'x-request-id': ctx.request.id });
+  ctx.reply.raw.end(raw);
+  return { kind: 'done', status: response.statusCode, usage: usageFromPayload(payload), errorCode: null };
+}
+
+/**
+ * Holds the leading bytes until the first meaningful event says whether this account can serve the
+ * request (a first-event overload fails over silently), then relays byte for byte with backpressure.
+ */
+async function relayStream(deps: GatewayDeps, ctx: AttemptContext, response: Dispatcher.ResponseData): Promise<AttemptOutcome> {
+  const reader = new SseReader();
+  const held: Buffer[] = [];
+  const observer = new StreamObserver(deps, ctx.candidate);
+  const iterator = response.body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let decided = false;
+  let eventsSeen = 0;
+  try {
+    while (!decided) {
+      const next = await iterator.next();
+      if (next.done) {
+        for (const event of reader.end()) observer.observe(event);
+        if (!ctx.last && observer.failureCode === null && held.length === 0) return { kind: 'next', status: 200, errorCode: 'stream_incomplete' };
+        break;
+      }
+      held.push(next.value);
+      for (const event of reader.push(next.value)) {
+        observer.observe(event);
+        eventsSeen++;
+        const verdict = classifyEvent(event);
+        if (verdict.kind === 'prelude' && eventsSeen < MAX_PRELUDE_EVENTS) continue;
+        if (verdict.kind === 'failure' && verdict.failover && !ctx.last) {
+          response.body.destroy();
+          return { kind: 'next', status: 200, errorCode: verdict.code };
+        }
+        decided = true;
+        break;
+      }
+    }
+  } catch (error) {
+    if (ctx.signal.aborted) throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new ClientGoneError('client disconnected');
+    if (!ctx.last) return { kind: 'next', status: 200, errorCode: 'stream_error' };
+    throw new PoolerError('upstream_request_failed');
+  }
+
+  const raw = ctx.reply.raw;
+  ctx.reply.hijack();
+  raw.writeHead(200, { ...relayedHeaders(response.headers, 'text/event-stream'), 'cache-control': 'no-cache', 'x-request-id': ctx.request.id });
+  ctx.markFirstByte();
+  try {
+    for (const chunk of held) if (!raw.write(chunk)) await once(raw, 'drain', { signal: ctx.signal });
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) break;
+      for (const event of reader.push(next.value)) observer.observe(event);
+      if (!raw.write(next.value)) await once(raw, 'drain', { signal: ctx.signal });
+    }
+    for (const event of reader.end()) observer.observe(event);
+    raw.end();
+  } catch (error) {
+    response.body.destroy();
+    if (ctx.signal.aborted) return { kind: 'done', status: 200, usage: observer.usage, errorCode: 'client_disconnected', cancelled: true };
+    // Bytes already reached the client: no failover; the client sees the stream end.
+    deps.log.warn({ err: error, account: ctx.candidate.assignmentId }, 'upstream stream failed mid-way');
+    raw.destroy();
+    return { kind: 'done', status: 200, usage: observer.usage, errorCode: 'upstream_stream_error' };
+  }
+  return { kind: 'done', status: 200, usage: observer.usage, errorCode: observer.failureCode ?? (observer.completed ? null : 'stream_incomplete') };
+}
+
+/** Reads what accounting and routing need from a relayed stream: usage, quota, the terminal. */
+class StreamObserver {
+  usage: TokenUsage | null = null;
+  failureCode: string | null = null;
+  completed = false;
+  #deps: GatewayDeps;
+  #candidate: Candidate;
+
+  constructor(deps: GatewayDeps, candidate: Candidate) {
+    this.#deps = deps;
+    this.#candidate = candidate;
+  }
+
+  observe(event: SseEvent): void {
+    switch (event.type) {
+      case 'response.completed':
+      case 'response.done':
+      case 'response.incomplete': {
+        this.completed = true;
+        this.usage = usageFromPayload(parseEventData(event)) ?? this.usage;
+        return;
+      }
+      case 'codex.rate_limits': {
+        const now = new Date(this.#deps.now());
+        const windows = quotaFromRateLimitEvent(parseEventData(event), now);
+        if (windows.length) this.#deps.quota.record({ identityId: this.#candidate.identityId, windows, observedAt: now });
+        return;
+      }
+      default:
+        if (isFailureType(event.type)) {
+          const data = parseEventData(event);
+          this.failureCode = failureCode(data);
+          this.completed = true;
+          if (this.failureCode === 'usage_limit_reached' || this.failureCode === 'usage_limit_exceeded') {
+            const now = new Date(this.#deps.now());
+            const resetAt = usageLimitResetAt(429, data?.response && typeof data.response === 'object' ? (data.response as Record<string, unknown>) : data, {}, now) ?? usageLimitResetAt(429, data, {}, now);
+            this.#deps.routing.markCooldown(this.#candidate, resetAt ? resetAt.getTime() : this.#deps.now() + DEMOTION_MS, 'usage_limit_reached');
+          }
+        }
+    }
+  }
+}

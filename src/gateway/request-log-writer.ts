@@ -1,0 +1,75 @@
+import type { Logger } from 'pino';
+import type { Db } from '../db/index.ts';
+import type { NewAttemptRow, NewRequestRow } from './request-log.table.ts';
+
+export type RequestLogRecord = { request: NewRequestRow & { id: string }; attempts: NewAttemptRow[] };
+
+const FLUSH_INTERVAL_MS = 500;
+const FLUSH_BATCH = 200;
+const MAX_BUFFERED = 20_000;
+const MAX_FLUSH_FAILURES = 5;
+
+/**
+ * Request logs are metadata only and written off the hot path: buffered, flushed in batches within
+ * about half a second, and on shutdown. A failed batch is retried on the next flush.
+ */
+export class RequestLogWriter {
+  #db: Db;
+  #log: Logger;
+  #buffer: RequestLogRecord[] = [];
+  #timer: NodeJS.Timeout | null = null;
+  #chain: Promise<void> = Promise.resolve();
+  #failures = 0;
+  #closed = false;
+
+  constructor(db: Db, log: Logger) {
+    this.#db = db;
+    this.#log = log;
+  }
+
+  get pending(): number {
+    return this.#buffer.length;
+  }
+
+  write(record: RequestLogRecord): void {
+    if (this.#buffer.length >= MAX_BUFFERED) {
+      this.#log.error({ dropped: 1 }, 'request log buffer full; dropping the oldest record');
+      this.#buffer.shift();
+    }
+    this.#buffer.push(record);
+    if (this.#buffer.length >= FLUSH_BATCH) void this.flush();
+    else if (!this.#timer && !this.#closed) this.#timer = setTimeout(() => void this.flush(), FLUSH_INTERVAL_MS);
+  }
+
+  flush(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#chain = this.#chain.then(() => this.#drain());
+    return this.#chain;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.flush();
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#buffer.length > 0) {
+      const batch = this.#buffer.splice(0, FLUSH_BATCH);
+      try {
+        await this.#db.transaction().execute(async (tx) => {
+          await tx.insertInto('requests').values(batch.map((r) => r.request)).onConflict((oc) => oc.column('correlation_id').doNothing()).execute();
+          const attempts = batch.flatMap((r) => r.attempts);
+          if (attempts.length) await tx.insertInto('attempts').values(attempts).onConflict((oc) => oc.columns(['request_id', 'attempt_number']).doNothing()).execute();
+        });
+        this.#failures = 0;
+      } catch (error) {
+        this.#failures += 1;
+        this.#log.warn({ err: error, records: batch.length, failures: this.#failures }, 'request logs could not be written; will retry');
+        if (this.#failures < MAX_FLUSH_FAILURES) this.#buffer.unshift(...batch);
+        if (!this.#closed && !this.#timer) this.#timer = setTimeout(() => void this.flush(), FLUSH_INTERVAL_MS * 2);
+        return;
+      }
+    }
+  }
+}

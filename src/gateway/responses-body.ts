@@ -1,0 +1,52 @@
+import { PoolerError } from '../errors.ts';
+
+export type JsonObject = Record<string, unknown>;
+
+// The upstream /responses endpoint refuses these; clients (SDKs, agents) send them routinely.
+const DROPPED_ON_RESPONSES = ['max_output_tokens', 'prompt_cache_retention', 'safety_identifier', 'temperature', 'top_p', 'type', 'generate'];
+const COMPACT_KEYS = new Set(['model', 'instructions', 'input', 'tools', 'parallel_tool_calls', 'reasoning', 'service_tier', 'prompt_cache_key', 'prompt_cache_options', 'text']);
+
+/** Checks the parts of a client body the gateway relies on; model presence is checked first. */
+export function requireModel(body: JsonObject): string {
+  const model = body.model;
+  if (typeof model !== 'string' || model.trim() === '') throw new PoolerError('invalid_request', 'model is required', { param: 'model' });
+  return model.trim();
+}
+
+function foldServiceTier(out: JsonObject): void {
+  if (out.service_tier === 'fast') out.service_tier = 'priority';
+  if (out.service_tier === 'auto' || out.service_tier === 'default') delete out.service_tier;
+}
+
+/** Upstream body for a native `/responses` attempt (runtime spec §5.3, the parts the gateway needs). */
+export function upstreamResponsesBody(body: JsonObject, upstreamModel: string): JsonObject {
+  if (body.input !== undefined && !Array.isArray(body.input) && typeof body.input !== 'string') throw new PoolerError('invalid_request', 'input must be an array', { param: 'input' });
+  if (body.tools !== undefined && !Array.isArray(body.tools)) throw new PoolerError('invalid_request', 'tools must be an array', { param: 'tools' });
+  const out: JsonObject = { ...body, model: upstreamModel };
+  for (const key of DROPPED_ON_RESPONSES) delete out[key];
+  if (typeof out.instructions !== 'string') out.instructions = '';
+  foldServiceTier(out);
+  if (out.reasoning !== undefined && (out.reasoning === null || (typeof out.reasoning === 'object' && Object.keys(out.reasoning as object).length === 0))) delete out.reasoning;
+  return out;
+}
+
+/** Upstream body for `/responses/compact`: only the fields compaction accepts. */
+export function upstreamCompactBody(body: JsonObject, upstreamModel: string): JsonObject {
+  const out: JsonObject = {};
+  for (const [key, value] of Object.entries(body)) if (COMPACT_KEYS.has(key)) out[key] = value;
+  out.model = upstreamModel;
+  if (!Array.isArray(out.input) || out.input.length === 0) throw new PoolerError('invalid_request', 'input must be a non-empty array', { param: 'input' });
+  if (typeof out.instructions !== 'string') out.instructions = '';
+  foldServiceTier(out);
+  return out;
+}
+
+/** Session identity for affinity: a prompt cache key, else the Codex session header. */
+export function affinityKeyOf(body: JsonObject, headers: Record<string, string | string[] | undefined>): string | null {
+  if (typeof body.prompt_cache_key === 'string' && body.prompt_cache_key.trim()) return `pck:${body.prompt_cache_key.trim()}`;
+  for (const name of ['session_id', 'session-id', 'x-session-id', 'conversation_id']) {
+    const value = headers[name];
+    if (typeof value === 'string' && value.trim()) return `sid:${value.trim()}`;
+  }
+  return null;
+}

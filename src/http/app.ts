@@ -1,0 +1,84 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { pingDatabase, migrationsCurrent } from '../db/index.ts';
+import { PoolerError, toEnvelope } from '../errors.ts';
+import { registerGatewayRoutes } from '../gateway/routes.ts';
+import type { Services } from '../services.ts';
+import { registerBootstrapRoutes } from './bootstrap-routes.ts';
+import type { DrainState } from './drain.ts';
+
+export type AppDeps = { services: Services; drain: DrainState; version: string };
+
+const REQUEST_ID_SHAPE = /^[\x21-\x7e]{20,200}$/;
+const QUIET_PATHS = new Set(['/healthz', '/readyz']);
+
+/** Builds the HTTP app without listening, so tests drive it with inject() or a real socket. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { services, drain } = deps;
+  const app = Fastify({
+    loggerInstance: services.log.child({ component: 'http' }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: services.config.maxRequestBodyBytes,
+    // Reuse a client request id of 20-200 printable bytes, else mint one; always echoed.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID_SHAPE.test(given) ? given : randomUUID();
+    },
+    requestIdHeader: false,
+    return503OnClosing: true,
+    forceCloseConnections: false,
+    keepAliveTimeout: 65_000,
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    if (QUIET_PATHS.has(request.url)) return;
+    request.log.info({ method: request.method, path: request.url.split('?')[0], status: reply.statusCode, duration_ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  app.setErrorHandler((error: FastifyError | PoolerError, request, reply) => {
+    const pooler = asPoolerError(error);
+    if (pooler.status >= 500) request.log.error({ err: error }, 'request failed');
+    reply.headers(pooler.headers).code(pooler.status).send(toEnvelope(pooler));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).type('text/html; charset=utf-8').send('Not Found');
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    if (drain.draining) return reply.code(503).send({ status: 'unavailable' });
+    const ready = (await pingDatabase(services.db, 1000)) && (await migrationsCurrent(services.db).catch(() => false));
+    if (!ready) {
+      services.log.warn({ path: '/readyz', reason_class: 'database' }, 'readiness probe failed');
+      return reply.code(503).send({ status: 'unavailable' });
+    }
+    return { status: 'ready' };
+  });
+
+  await registerBootstrapRoutes(app, services);
+  await registerGatewayRoutes(app, { services, drain });
+  return app;
+}
+
+/** Maps framework failures (bad JSON, too large, wrong type) onto the one envelope. */
+export function asPoolerError(error: unknown): PoolerError {
+  if (error instanceof PoolerError) return error;
+  const fastify = error as FastifyError;
+  switch (fastify.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new PoolerError('payload_too_large');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new PoolerError('unsupported_media_type', 'content-type must be application/json');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new PoolerError('invalid_request', 'request body must be valid JSON');
+    default:
+      if (fastify instanceof SyntaxError || fastify.statusCode === 400) return new PoolerError('invalid_request', 'request body must be valid JSON');
+      if (fastify.statusCode === 413) return new PoolerError('payload_too_large');
+      if (fastify.statusCode === 415) return new PoolerError('unsupported_media_type');
+      return new PoolerError('internal_error');
+  }
+}

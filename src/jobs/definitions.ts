@@ -1,0 +1,14 @@
+import type { Db } from '../db/index.ts';
+import type { Logger } from 'pino';
+
+export type JobContext = { db: Db; log: Logger; now: () => Date };
+
+export type JobDefinition = {
+  /** Queue name; pg-boss queues are created on start. */
+  name: string;
+  /** Cron (UTC) the scheduler registers; absent for jobs only enqueued on demand. */
+  cron?: string;
+  expireInSeconds: number;
+  retryLimit: number;
+  run(context: JobContext, data: Record<string, unknown>): Promise<Record<string, unknown> | void>;
+};

@@ -1,0 +1,90 @@
+import { sql } from 'kysely';
+import { z } from 'zod';
+import { recordAudit, type Actor } from '../audit/index.ts';
+import type { Db } from '../db/index.ts';
+import { PoolerError, invalidInput } from '../errors.ts';
+import type { PoolRow, PoolStatus } from './pool.table.ts';
+
+export type Pool = { id: string; slug: string; name: string; status: PoolStatus; createdAt: Date };
+export type PoolSummary = Pool & { accountCount: number; keyCount: number };
+
+const SLUG_PATTERN = /^[a-z0-9]+(?:[a-z0-9-]*[a-z0-9])?$/;
+const NAME_SCHEMA = z.string().trim().min(1, 'pool name must not be blank').max(160, 'pool name must be at most 160 characters');
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Slug from a name: lowercased, runs of anything but a-z0-9 become `-`, edges trimmed. */
+export function slugFromName(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+}
+
+const toPool = (row: PoolRow): Pool => ({ id: row.id, slug: row.slug, name: row.name, status: row.status, createdAt: row.created_at });
+
+function parseName(raw: unknown): string {
+  const parsed = NAME_SCHEMA.safeParse(raw);
+  if (!parsed.success) throw invalidInput(parsed.error.issues[0]!.message, 'name');
+  return parsed.data;
+}
+
+/** Finds a pool by id or slug (the CLI and API accept either). */
+export async function findPool(db: Db, ref: string): Promise<Pool> {
+  const trimmed = ref.trim();
+  let query = db.selectFrom('pools').selectAll();
+  query = UUID_PATTERN.test(trimmed) ? query.where('id', '=', trimmed) : query.where(sql`lower(slug)`, '=', slugFromName(trimmed));
+  const row = await query.executeTakeFirst();
+  if (!row) throw new PoolerError('not_found', `pool ${JSON.stringify(trimmed)} does not exist`, { param: 'pool' });
+  return toPool(row);
+}
+
+export async function createPool(db: Db, actor: Actor, input: { name: unknown; slug?: unknown }): Promise<Pool> {
+  const name = parseName(input.name);
+  const slug = typeof input.slug === 'string' && input.slug.trim() ? input.slug.trim().toLowerCase() : slugFromName(name);
+  if (!SLUG_PATTERN.test(slug)) throw invalidInput('pool slug must use a-z, 0-9 and inner dashes', 'slug');
+  return db.transaction().execute(async (tx) => {
+    const existing = await tx.selectFrom('pools').select('id').where(sql`lower(slug)`, '=', slug).executeTakeFirst();
+    if (existing) throw new PoolerError('conflict', `a pool with slug ${slug} already exists`, { param: 'name' });
+    const row = await tx.insertInto('pools').values({ slug, name, created_by_user_id: actor.type === 'user' ? actor.userId : null, disabled_at: null }).returningAll().executeTakeFirstOrThrow();
+    await tx.insertInto('pool_routing_settings').values({ pool_id: row.id }).execute();
+    await recordAudit(tx, { actor, action: 'pool.create', poolId: row.id, targetType: 'pool', targetId: row.id, details: { name, slug } });
+    return toPool(row);
+  });
+}
+
+export async function renamePool(db: Db, actor: Actor, ref: string, newName: unknown): Promise<Pool> {
+  const pool = await findPool(db, ref);
+  const name = parseName(newName);
+  return db.transaction().execute(async (tx) => {
+    const row = await tx.updateTable('pools').set({ name, updated_at: new Date() }).where('id', '=', pool.id).returningAll().executeTakeFirstOrThrow();
+    await recordAudit(tx, { actor, action: 'pool.update', poolId: pool.id, targetType: 'pool', targetId: pool.id, details: { changed_fields: ['name'], previous_name: pool.name, name } });
+    return toPool(row);
+  });
+}
+
+export async function listPools(db: Db): Promise<PoolSummary[]> {
+  const rows = await db
+    .selectFrom('pools')
+    .selectAll('pools')
+    .select((eb) => [
+      eb.selectFrom('pool_upstream_assignments').whereRef('pool_upstream_assignments.pool_id', '=', 'pools.id').where('status', '<>', 'deleted').select(eb.fn.countAll<number>().as('n')).as('account_count'),
+      eb.selectFrom('api_keys').whereRef('api_keys.pool_id', '=', 'pools.id').where('status', '<>', 'revoked').select(eb.fn.countAll<number>().as('n')).as('key_count'),
+    ])
+    .orderBy('pools.slug')
+    .execute();
+  return rows.map((row) => ({ ...toPool(row), accountCount: Number(row.account_count ?? 0), keyCount: Number(row.key_count ?? 0) }));
+}
+
+/** Deletes a pool. Refused while it still holds accounts or live keys, unless forced. */
+export async function deletePool(db: Db, actor: Actor, ref: string, options: { force?: boolean } = {}): Promise<Pool> {
+  const pool = await findPool(db, ref);
+  return db.transaction().execute(async (tx) => {
+    const accounts = await tx.selectFrom('pool_upstream_assignments').select(tx.fn.countAll<number>().as('n')).where('pool_id', '=', pool.id).where('status', '<>', 'deleted').executeTakeFirstOrThrow();
+    const keys = await tx.selectFrom('api_keys').select(tx.fn.countAll<number>().as('n')).where('pool_id', '=', pool.id).where('status', '<>', 'revoked').executeTakeFirstOrThrow();
+    const accountCount = Number(accounts.n);
+    const keyCount = Number(keys.n);
+    if (!options.force && (accountCount > 0 || keyCount > 0)) {
+      throw new PoolerError('conflict', `pool ${pool.slug} still has ${accountCount} account(s) and ${keyCount} active key(s); remove them first or delete with --force`);
+    }
+    await recordAudit(tx, { actor, action: 'pool.delete', poolId: pool.id, targetType: 'pool', targetId: pool.id, details: { slug: pool.slug, forced: Boolean(options.force), account_count: accountCount, key_count: keyCount } });
+    await tx.deleteFrom('pools').where('id', '=', pool.id).execute();
+    return pool;
+  });
+}

@@ -1,0 +1,185 @@
+import type { Logger } from 'pino';
+import type { Db, Notifier } from '../db/index.ts';
+import { ROUTING_CHANNEL } from '../upstreams/index.ts';
+import type { Candidate } from './candidate.ts';
+
+export type PoolCatalog = {
+  /** false until any account of the pool reported its models: then unknown models pass through. */
+  fetched: boolean;
+  /** exposed id (lowercase) → upstream model id and the stored upstream entry. */
+  models: Map<string, { upstreamModelId: string; entry: Record<string, unknown> }>;
+};
+
+type PoolEntry = { loadedAt: number; candidates: Candidate[]; catalog: PoolCatalog };
+
+const SNAPSHOT_TTL_MS = 10_000;
+
+/**
+ * In-process view of each pool's accounts and catalog, refreshed from Postgres on change
+ * notifications (and a short TTL as a safety net). Hot-path reads cost no database round trip;
+ * local decisions such as a cooldown apply at once and are persisted and broadcast in the background.
+ */
+export class RoutingState {
+  #db: Db;
+  #notifier: Notifier;
+  #log: Logger;
+  #now: () => number;
+  #pools = new Map<string, PoolEntry>();
+  #loading = new Map<string, Promise<PoolEntry>>();
+  #rotation = 0;
+  #pendingWrites = new Set<Promise<unknown>>();
+
+  constructor(deps: { db: Db; notifier: Notifier; log: Logger; now?: () => number }) {
+    this.#db = deps.db;
+    this.#notifier = deps.notifier;
+    this.#log = deps.log;
+    this.#now = deps.now ?? Date.now;
+  }
+
+  async listen(): Promise<void> {
+    await this.#notifier.subscribe(ROUTING_CHANNEL, (poolId) => {
+      if (poolId === '*') this.#pools.clear();
+      else this.#pools.delete(poolId);
+    });
+  }
+
+  nextRotation(): number {
+    this.#rotation = (this.#rotation + 1) % 1_000_000_007;
+    return this.#rotation;
+  }
+
+  async candidates(poolId: string): Promise<Candidate[]> {
+    return (await this.#entry(poolId)).candidates;
+  }
+
+  async catalog(poolId: string): Promise<PoolCatalog> {
+    return (await this.#entry(poolId)).catalog;
+  }
+
+  invalidate(poolId: string): void {
+    this.#pools.delete(poolId);
+  }
+
+  /** New quota evidence was stored: pools holding these accounts reload on next use. */
+  quotaSaved(identityIds: string[]): void {
+    const ids = new Set(identityIds);
+    for (const [poolId, entry] of this.#pools) {
+      if (entry.candidates.some((c) => ids.has(c.identityId))) this.#pools.delete(poolId);
+    }
+  }
+
+  /** Takes an account out of rotation until `until` (e.g. a usage-limit reset), everywhere. */
+  markCooldown(candidate: Candidate, until: number, reason: string): void {
+    candidate.cooldownUntil = until;
+    this.#track(
+      this.#db
+        .updateTable('pool_upstream_assignments')
+        .set({ cooldown_until: new Date(until), cooldown_reason: reason, health_status: 'cooldown', updated_at: new Date() })
+        .where('id', '=', candidate.assignmentId)
+        .execute()
+        .then(() => this.#notifier.publish(ROUTING_CHANNEL, candidate.poolId)),
+    );
+  }
+
+  /** Remembered for least-recent-success ranking; persisted at most once a minute per account. */
+  markSuccess(candidate: Candidate): void {
+    const now = this.#now();
+    const previous = candidate.lastSuccessAt;
+    candidate.lastSuccessAt = now;
+    if (previous !== null && now - previous < 60_000) return;
+    this.#track(this.#db.updateTable('pool_upstream_assignments').set({ last_success_at: new Date(now), health_status: 'active' }).where('id', '=', candidate.assignmentId).execute());
+  }
+
+  /** The account's credentials or state changed elsewhere (refresh, re-auth). */
+  accountChanged(poolId: string): void {
+    this.#pools.delete(poolId);
+    this.#track(this.#notifier.publish(ROUTING_CHANNEL, poolId));
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#pendingWrites]);
+  }
+
+  #track(work: Promise<unknown>): void {
+    const tracked = work.catch((error: unknown) => this.#log.warn({ err: error }, 'routing state could not be persisted')).finally(() => this.#pendingWrites.delete(tracked));
+    this.#pendingWrites.add(tracked);
+  }
+
+  async #entry(poolId: string): Promise<PoolEntry> {
+    const cached = this.#pools.get(poolId);
+    if (cached && this.#now() - cached.loadedAt < SNAPSHOT_TTL_MS) return cached;
+    const pending = this.#loading.get(poolId);
+    if (pending) return pending;
+    const load = this.#load(poolId).finally(() => this.#loading.delete(poolId));
+    this.#loading.set(poolId, load);
+    return load;
+  }
+
+  async #load(poolId: string): Promise<PoolEntry> {
+    const loadedAt = this.#now();
+    const [rows, models] = await Promise.all([
+      this.#db
+        .selectFrom('pool_upstream_assignments as a')
+        .innerJoin('upstream_identities as i', 'i.id', 'a.upstream_identity_id')
+        .leftJoin('account_quota_windows as qp', (join) => join.onRef('qp.upstream_identity_id', '=', 'i.id').on('qp.quota_key', '=', 'account').on('qp.window_kind', '=', 'primary').on('qp.model', '=', ''))
+        .leftJoin('account_quota_windows as qs', (join) => join.onRef('qs.upstream_identity_id', '=', 'i.id').on('qs.quota_key', '=', 'account').on('qs.window_kind', '=', 'secondary').on('qs.model', '=', ''))
+        .select([
+          'a.id as assignment_id',
+          'a.pool_id',
+          'a.status as assignment_status',
+          'a.eligibility_status',
+          'a.cooldown_until',
+          'a.assignment_label',
+          'a.last_success_at',
+          'i.id as identity_id',
+          'i.status as identity_status',
+          'i.account_label',
+          'i.account_email',
+          'i.plan_family',
+          'i.chatgpt_account_id',
+          'qp.used_percent as primary_used',
+          'qp.reset_at as primary_reset',
+          'qp.observed_at as primary_observed',
+          'qs.used_percent as secondary_used',
+          'qs.reset_at as secondary_reset',
+          'qs.observed_at as secondary_observed',
+        ])
+        .where('a.pool_id', '=', poolId)
+        .where('a.status', '<>', 'deleted')
+        .execute(),
+      this.#db.selectFrom('models').select(['exposed_model_id', 'upstream_model_id', 'metadata', 'status']).where('pool_id', '=', poolId).execute(),
+    ]);
+    const candidates: Candidate[] = rows.map((row) => {
+      const observed = [row.primary_observed, row.secondary_observed].filter((d): d is Date => d instanceof Date).map((d) => d.getTime());
+      return {
+        assignmentId: row.assignment_id,
+        identityId: row.identity_id,
+        poolId: row.pool_id,
+        label: row.assignment_label ?? row.account_label,
+        email: row.account_email,
+        plan: row.plan_family,
+        chatgptAccountId: row.chatgpt_account_id,
+        assignmentStatus: row.assignment_status,
+        identityStatus: row.identity_status,
+        eligibility: row.eligibility_status,
+        cooldownUntil: row.cooldown_until?.getTime() ?? null,
+        quota: {
+          primaryUsedPercent: row.primary_used === null ? null : Number(row.primary_used),
+          primaryResetAt: row.primary_reset?.getTime() ?? null,
+          secondaryUsedPercent: row.secondary_used === null ? null : Number(row.secondary_used),
+          secondaryResetAt: row.secondary_reset?.getTime() ?? null,
+          observedAt: observed.length ? Math.max(...observed) : null,
+        },
+        lastSuccessAt: row.last_success_at?.getTime() ?? null,
+      };
+    });
+    const catalog: PoolCatalog = { fetched: models.length > 0, models: new Map() };
+    for (const model of models) {
+      if (model.status === 'retired' || model.status === 'suppressed') continue;
+      catalog.models.set(model.exposed_model_id, { upstreamModelId: model.upstream_model_id, entry: (model.metadata.upstream_entry ?? {}) as Record<string, unknown> });
+    }
+    const entry = { loadedAt, candidates, catalog };
+    this.#pools.set(poolId, entry);
+    return entry;
+  }
+}

@@ -1,0 +1,67 @@
+import type { Logger } from 'pino';
+import type { Agent } from 'undici';
+import { ApiKeyCache } from './api-keys/index.ts';
+import type { Config } from './config/index.ts';
+import type { DatabaseHandle, Db, Notifier } from './db/index.ts';
+import { RequestLogWriter } from './gateway/request-log-writer.ts';
+import { RoutingState } from './routing/routing-state.ts';
+import { CredentialStore, QuotaRecorder, createUpstreamAgent, type AccountDeps } from './upstreams/index.ts';
+
+/**
+ * Everything a process shares: built once from configuration and the database handle, passed
+ * explicitly to the HTTP app, the CLI commands and the jobs. No module keeps globals of its own.
+ */
+export type Services = {
+  config: Config;
+  log: Logger;
+  handle: DatabaseHandle;
+  db: Db;
+  notifier: Notifier;
+  dispatcher: Agent;
+  apiKeys: ApiKeyCache;
+  credentials: CredentialStore;
+  quota: QuotaRecorder;
+  routing: RoutingState;
+  requestLog: RequestLogWriter;
+  accountDeps: AccountDeps;
+  /** Starts cache invalidation listeners; only long-running web processes need them. */
+  listen(): Promise<void>;
+  /** Flushes async writers (request logs, quota evidence) and closes upstream connections. */
+  close(): Promise<void>;
+};
+
+export function createServices(config: Config, handle: DatabaseHandle, log: Logger): Services {
+  const { db, notifier } = handle;
+  const dispatcher = createUpstreamAgent(config.upstreamTimeouts);
+  const routing = new RoutingState({ db, notifier, log });
+  const credentials = new CredentialStore({ db, keyring: config.upstreamKeyring, notifier, dispatcher, issuer: config.authIssuer, log });
+  const quota = new QuotaRecorder(db, log, (identityIds) => routing.quotaSaved(identityIds));
+  const requestLog = new RequestLogWriter(db, log);
+  const apiKeys = new ApiKeyCache(db);
+  const accountDeps: AccountDeps = { db, keyring: config.upstreamKeyring, notifier, dispatcher, upstreamBaseUrl: config.upstreamBaseUrl, log };
+  return {
+    config,
+    log,
+    handle,
+    db,
+    notifier,
+    dispatcher,
+    apiKeys,
+    credentials,
+    quota,
+    routing,
+    requestLog,
+    accountDeps,
+    async listen() {
+      await apiKeys.listen(notifier);
+      await credentials.listen();
+      await routing.listen();
+    },
+    async close() {
+      await requestLog.close();
+      await quota.flush();
+      await routing.close();
+      await dispatcher.close().catch(() => {});
+    },
+  };
+}
