@@ -6,6 +6,7 @@ import { registerGatewayRoutes } from '../gateway/routes.ts';
 import type { Services } from '../services.ts';
 import { registerBootstrapRoutes } from './bootstrap-routes.ts';
 import type { DrainState } from './drain.ts';
+import { httpsRedirectHook } from './https-redirect.ts';
 
 export type AppDeps = { services: Services; drain: DrainState; version: string };
 
@@ -33,6 +34,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  if (services.config.forceHttps) app.addHook('onRequest', httpsRedirectHook(services.config.publicHost));
   app.addHook('onResponse', async (request, reply) => {
     if (QUIET_PATHS.has(request.url)) return;
     request.log.info({ method: request.method, path: request.url.split('?')[0], status: reply.statusCode, duration_ms: Math.round(reply.elapsedTime) }, 'request');
