@@ -22,7 +22,7 @@ afterAll(async () => {
 
 const newAccount = async () => {
   const accountId = `acct-${randomBytes(5).toString('hex')}`;
-  return { accountId, ...(await upstream.addAccount({ accountId, email: `${accountId}@Example.com`, planType: 'pro' })) };
+  return upstream.addAccount({ accountId, email: `${accountId}@Example.com`, planType: 'pro' });
 };
 
 async function rejection(promise: Promise<unknown>): Promise<PoolerError> {
