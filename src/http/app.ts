@@ -8,7 +8,13 @@ import { registerBootstrapRoutes } from './bootstrap-routes.ts';
 import type { DrainState } from './drain.ts';
 import { httpsRedirectHook } from './https-redirect.ts';
 
-export type AppDeps = { services: Services; drain: DrainState; version: string };
+export type AppDeps = {
+  services: Services;
+  drain: DrainState;
+  version: string;
+  /** After close() starts, connections still open this long are cut (spec: within 10 s). */
+  connectionCloseGraceMs?: number;
+};
 
 const REQUEST_ID_SHAPE = /^[\x21-\x7e]{20,200}$/;
 const QUIET_PATHS = new Set(['/healthz', '/readyz']);
@@ -27,7 +33,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     requestIdHeader: false,
     return503OnClosing: true,
-    forceCloseConnections: false,
+    // Idle keep-alive sockets close at shutdown; in-flight requests still finish.
+    forceCloseConnections: 'idle',
     keepAliveTimeout: 65_000,
   });
 
@@ -47,6 +54,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).type('text/html; charset=utf-8').send('Not Found');
+  });
+
+  // server.close() drops idle keep-alive sockets only once; sockets whose last response ends during
+  // shutdown would otherwise hold the process open until their keep-alive timeout.
+  app.addHook('preClose', async () => {
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
+    const cutoff = setTimeout(() => app.server.closeAllConnections(), deps.connectionCloseGraceMs ?? 10_000);
+    app.server.once('close', () => {
+      clearInterval(sweep);
+      clearTimeout(cutoff);
+    });
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -44,7 +44,7 @@ export async function startGateway(options: { databaseUrl: string; upstream: Fak
   const services = createServices(config, handle, log);
   await services.listen();
   const drain = new DrainState(null);
-  const app = await buildApp({ services, drain, version: 'test' });
+  const app = await buildApp({ services, drain, version: 'test', connectionCloseGraceMs: 500 });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
