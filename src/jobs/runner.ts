@@ -1,6 +1,7 @@
 import { PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
 import type { Db, JobDatabase } from '../db/index.ts';
+import type { CredentialStore } from '../upstreams/index.ts';
 import type { JobDefinition } from './definitions.ts';
 
 /** What this process does with jobs: web only enqueues, worker consumes, scheduler owns cron. */
@@ -17,6 +18,7 @@ export type JobRunnerOptions = {
   /** Replaces a job's cron (tests use a seconds-level rrule). */
   cronOverrides?: Record<string, string>;
   now?: () => Date;
+  credentials?: CredentialStore | null;
 };
 
 export type JobRunner = {
@@ -49,7 +51,7 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunn
     }
   }
   if (role.consume) {
-    const context = { db: options.db, log, now: options.now ?? (() => new Date()) };
+    const context = { db: options.db, log, now: options.now ?? (() => new Date()), credentials: options.credentials ?? null };
     for (const definition of options.definitions) {
       await boss.work(definition.name, { batchSize: 1, localConcurrency: Math.max(1, Math.min(options.queueLimit, 4)), pollingIntervalSeconds: 2 }, async (jobs) => {
         const results = [];

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { cliActor } from '../../src/audit/index.ts';
 import { mintApiKey } from '../../src/api-keys/index.ts';
 import { createPool } from '../../src/pools/index.ts';
+import { refreshExpiringCredentials } from '../../src/jobs/refresh-expiring-credentials.ts';
 import { importAuthJson, listAccounts } from '../../src/upstreams/index.ts';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.ts';
 import { seedPool, startGateway, uniqueName, type TestGateway } from '../support/gateway.ts';
@@ -74,6 +75,19 @@ describe('credential refresh', () => {
     const accounts = await listAccounts(gateway.services.db, { pool: seeded.pool.slug });
     expect(accounts.find((a) => a.chatgptAccountId === broken.accountId)?.state).toBe('reauth_required');
     expect(accounts.find((a) => a.chatgptAccountId === seeded.accounts[1]!.accountId)?.state).toBe('active');
+  });
+
+
+  test('the scheduled job refreshes tokens ahead of expiry, so requests do not wait', async () => {
+    const { key } = await expiringPool();
+    const before = upstream.tokenCalls;
+    const services = gateway.services;
+    const result = (await refreshExpiringCredentials.run({ db: services.db, log: services.log, now: () => new Date(), credentials: services.credentials }, {})) as { outcomes: Record<string, number> };
+    expect(result.outcomes.refreshed).toBeGreaterThanOrEqual(1);
+    const afterJob = upstream.tokenCalls;
+    expect(afterJob - before).toBe(result.outcomes.refreshed);
+    expect((await send(second, key)).status).toBe(200);
+    expect(upstream.tokenCalls).toBe(afterJob);
   });
 });
 
