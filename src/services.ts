@@ -4,6 +4,7 @@ import { ApiKeyCache } from './api-keys/index.ts';
 import type { Config } from './config/index.ts';
 import type { DatabaseHandle, Db, Notifier } from './db/index.ts';
 import { RequestLogWriter } from './gateway/request-log-writer.ts';
+import { createMetrics, type Metrics } from './metrics/index.ts';
 import { RoutingState } from './routing/routing-state.ts';
 import { CredentialStore, QuotaRecorder, createUpstreamAgent, type AccountDeps } from './upstreams/index.ts';
 
@@ -24,6 +25,7 @@ export type Services = {
   routing: RoutingState;
   requestLog: RequestLogWriter;
   accountDeps: AccountDeps;
+  metrics: Metrics;
   /** Starts cache invalidation listeners; only long-running web processes need them. */
   listen(): Promise<void>;
   /** Flushes async writers (request logs, quota evidence) and closes upstream connections. */
@@ -38,6 +40,7 @@ export function createServices(config: Config, handle: DatabaseHandle, log: Logg
   const quota = new QuotaRecorder(db, log, (identityIds) => routing.quotaSaved(identityIds));
   const requestLog = new RequestLogWriter(db, log);
   const apiKeys = new ApiKeyCache(db);
+  const metrics = createMetrics();
   const accountDeps: AccountDeps = { db, keyring: config.upstreamKeyring, notifier, dispatcher, upstreamBaseUrl: config.upstreamBaseUrl, log };
   return {
     config,
@@ -52,6 +55,7 @@ export function createServices(config: Config, handle: DatabaseHandle, log: Logg
     routing,
     requestLog,
     accountDeps,
+    metrics,
     async listen() {
       await apiKeys.listen(notifier);
       await credentials.listen();

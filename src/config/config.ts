@@ -44,6 +44,8 @@ export type Config = {
   /** Upstream timeouts: connect, first byte (headers), idle gap between body chunks. */
   upstreamTimeouts: { connectMs: number; firstByteMs: number; idleMs: number };
   maxRequestBodyBytes: number;
+  /** When set, /metrics needs `Authorization: Bearer <token>`. */
+  metricsToken: string | null;
 };
 
 /** Secret values the embedded mode generated or loaded from the data directory. */
@@ -186,6 +188,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, options: { embeddedSecrets?:
       firstByteMs: parseInteger('CODEX_POOLER_UPSTREAM_FIRST_BYTE_TIMEOUT_MS', env.CODEX_POOLER_UPSTREAM_FIRST_BYTE_TIMEOUT_MS, 300_000, 100, 3_600_000),
       idleMs: parseInteger('CODEX_POOLER_UPSTREAM_IDLE_TIMEOUT_MS', env.CODEX_POOLER_UPSTREAM_IDLE_TIMEOUT_MS, 300_000, 100, 3_600_000),
     },
+    metricsToken: env.CODEX_POOLER_METRICS_TOKEN?.trim() || null,
     maxRequestBodyBytes: parseInteger('CODEX_POOLER_MAX_BODY_BYTES', env.CODEX_POOLER_MAX_BODY_BYTES, 32 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   };
 }

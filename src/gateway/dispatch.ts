@@ -4,6 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { request as undiciRequest, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { AuthenticatedKey } from '../api-keys/index.ts';
+import { statusClass, type Metrics } from '../metrics/index.ts';
 import { jsonb } from '../db/index.ts';
 import { PoolerError } from '../errors.ts';
 import { describeNoEligibleAccount, selectAccount, type Candidate, type RoutingState } from '../routing/index.ts';
@@ -33,6 +34,7 @@ export type GatewayDeps = {
   timeouts: { firstByteMs: number; idleMs: number };
   log: Logger;
   now: () => number;
+  metrics?: Metrics;
 };
 
 export type DispatchPlan = {
@@ -61,6 +63,16 @@ const DEMOTION_MS = 60_000;
 const FAILOVER_DEADLINE_MS = 60_000;
 
 class ClientGoneError extends Error {}
+
+/** A bounded label for why an attempt was abandoned (upstream codes would explode cardinality). */
+function failoverReason(outcome: { status: number | null; errorCode: string }): string {
+  if (outcome.status === null) return outcome.errorCode === 'upstream_timeout' ? 'upstream_timeout' : 'transport_error';
+  if (outcome.status === 429) return 'upstream_rate_limited';
+  if (outcome.status === 401) return 'upstream_unauthorized';
+  if (outcome.status >= 500) return 'upstream_5xx';
+  if (outcome.status < 300) return 'first_event_failure';
+  return 'upstream_model_unavailable';
+}
 
 /**
  * Runs one gateway request against the pool: picks accounts in ring order, fails over while no byte
@@ -93,6 +105,7 @@ export async function dispatchToPool(deps: GatewayDeps, key: AuthenticatedKey, r
     const selection = selectAccount(candidates, { now: deps.now(), affinityKey: plan.affinityKey, rotation: deps.routing.nextRotation() });
     if (selection.ordered.length === 0) {
       routingReason = 'no_eligible_account';
+      deps.metrics?.routingDecisionCount.inc({ decision: 'no_eligible_account' });
       throw new PoolerError('no_eligible_backend', describeNoEligibleAccount(key.poolSlug, selection, candidates, deps.now()), { param: 'model' });
     }
     const ring = plan.failover ? selection.ordered : selection.ordered.slice(0, 1);
@@ -121,11 +134,13 @@ export async function dispatchToPool(deps: GatewayDeps, key: AuthenticatedKey, r
         latency_ms: deps.now() - attemptStarted,
         usage_status: outcome.kind === 'done' ? (outcome.usage ? 'usage_known' : 'usage_unknown') : null,
       });
+      deps.metrics?.upstreamDuration.observe({ route_class: plan.stream ? 'proxy_stream' : plan.failover ? 'proxy_http' : 'proxy_compact', status_class: statusClass(outcome.status) }, (deps.now() - attemptStarted) / 1000);
       if (outcome.kind === 'done') {
         final = outcome;
         break;
       }
       routingReason = `failover_after_${outcome.errorCode}`;
+      deps.metrics?.failoverCount.inc({ reason: failoverReason(outcome) });
       if (last) {
         final = outcome;
         break;
@@ -239,6 +254,7 @@ async function sendUpstream(deps: GatewayDeps, ctx: AttemptContext, accessToken:
 async function attempt(deps: GatewayDeps, ctx: AttemptContext): Promise<AttemptOutcome> {
   const { candidate } = ctx;
   let response: Dispatcher.ResponseData;
+  const attemptStartedAt = deps.now();
   try {
     let credentials = await deps.credentials.accessTokenFor(candidate.identityId);
     response = await sendUpstream(deps, ctx, credentials.accessToken);
@@ -261,6 +277,7 @@ async function attempt(deps: GatewayDeps, ctx: AttemptContext): Promise<AttemptO
     return { kind: 'next', status: null, errorCode: timeout ? 'upstream_timeout' : 'transport_error' };
   }
 
+  deps.metrics?.upstreamFirstByte.observe({ route_class: ctx.plan.stream ? 'proxy_stream' : ctx.plan.failover ? 'proxy_http' : 'proxy_compact' }, (deps.now() - attemptStartedAt) / 1000);
   const now = new Date(deps.now());
   const headerEvidence = quotaFromHeaders(response.headers, now);
   if (headerEvidence.length) deps.quota.record({ identityId: candidate.identityId, windows: headerEvidence, observedAt: now });
@@ -307,7 +324,9 @@ async function relayError(deps: GatewayDeps, ctx: AttemptContext, response: Disp
   if (status === 429) {
     const resetAt = usageLimitResetAt(status, body, response.headers, now);
     // A usage-limit 429 with a reset time benches the account until then; otherwise a short demotion.
-    deps.routing.markCooldown(ctx.candidate, resetAt ? resetAt.getTime() : deps.now() + DEMOTION_MS, resetAt ? 'usage_limit_reached' : 'upstream_rate_limited');
+    const reason = resetAt ? 'usage_limit_reached' : 'upstream_rate_limited';
+    deps.routing.markCooldown(ctx.candidate, resetAt ? resetAt.getTime() : deps.now() + DEMOTION_MS, reason);
+    deps.metrics?.cooldownCount.inc({ reason });
   }
   const modelUnavailable = code === 'model_not_found' || code === 'model_unavailable';
   const failover = status === 429 || status >= 500 || (modelUnavailable && ctx.plan.failover);
@@ -383,6 +402,26 @@ async function relayStream(deps: GatewayDeps, ctx: AttemptContext, response: Dis
   }
 
   const raw = ctx.reply.raw;
+  deps.metrics?.activeStreams.inc({ transport: 'http_sse' });
+  try {
+    return await pipeStream(deps, ctx, response, { raw, held, iterator, reader, observer });
+  } finally {
+    deps.metrics?.activeStreams.dec({ transport: 'http_sse' });
+  }
+}
+
+async function pipeStream(
+  deps: GatewayDeps,
+  ctx: AttemptContext,
+  response: Dispatcher.ResponseData,
+  state: { raw: FastifyReply['raw']; held: Buffer[]; iterator: AsyncIterator<Buffer>; reader: SseReader; observer: StreamObserver },
+): Promise<AttemptOutcome> {
+  const { raw, held, iterator, reader, observer } = state;
+  const outcome = (value: AttemptOutcome & { kind: 'done' }): AttemptOutcome => {
+    deps.metrics?.streamOutcomeCount.inc({ outcome: value.cancelled ? 'interrupted' : value.errorCode ? 'failed' : 'succeeded', downstream_transport: 'http_sse', upstream_transport: 'http_sse' });
+    deps.metrics?.streamFinalizationCount.inc({ usage_status: value.usage ? 'usage_known' : 'usage_unknown', usage_source: 'upstream_usage', downstream_transport: 'http_sse', upstream_transport: 'http_sse' });
+    return value;
+  };
   ctx.reply.hijack();
   raw.writeHead(200, { ...relayedHeaders(response.headers, 'text/event-stream'), 'cache-control': 'no-cache', 'x-request-id': ctx.request.id });
   ctx.markFirstByte();
@@ -398,13 +437,13 @@ async function relayStream(deps: GatewayDeps, ctx: AttemptContext, response: Dis
     raw.end();
   } catch (error) {
     response.body.destroy();
-    if (ctx.signal.aborted) return { kind: 'done', status: 200, usage: observer.usage, errorCode: 'client_disconnected', cancelled: true };
+    if (ctx.signal.aborted) return outcome({ kind: 'done', status: 200, usage: observer.usage, errorCode: 'client_disconnected', cancelled: true });
     // Bytes already reached the client: no failover; the client sees the stream end.
     deps.log.warn({ err: error, account: ctx.candidate.assignmentId }, 'upstream stream failed mid-way');
     raw.destroy();
-    return { kind: 'done', status: 200, usage: observer.usage, errorCode: 'upstream_stream_error' };
+    return outcome({ kind: 'done', status: 200, usage: observer.usage, errorCode: 'upstream_stream_error' });
   }
-  return { kind: 'done', status: 200, usage: observer.usage, errorCode: observer.failureCode ?? (observer.completed ? null : 'stream_incomplete') };
+  return outcome({ kind: 'done', status: 200, usage: observer.usage, errorCode: observer.failureCode ?? (observer.completed ? null : 'stream_incomplete') });
 }
 
 /** Reads what accounting and routing need from a relayed stream: usage, quota, the terminal. */
@@ -444,6 +483,7 @@ class StreamObserver {
             const now = new Date(this.#deps.now());
             const resetAt = usageLimitResetAt(429, data?.response && typeof data.response === 'object' ? (data.response as Record<string, unknown>) : data, {}, now) ?? usageLimitResetAt(429, data, {}, now);
             this.#deps.routing.markCooldown(this.#candidate, resetAt ? resetAt.getTime() : this.#deps.now() + DEMOTION_MS, 'usage_limit_reached');
+            this.#deps.metrics?.cooldownCount.inc({ reason: 'usage_limit_reached' });
           }
         }
     }

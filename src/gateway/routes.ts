@@ -41,6 +41,7 @@ export function gatewayDeps(services: Services): GatewayDeps {
     upstreamBaseUrl: services.config.upstreamBaseUrl,
     timeouts: services.config.upstreamTimeouts,
     log: services.log.child({ component: 'gateway' }),
+    metrics: services.metrics,
     now: Date.now,
   };
 }

@@ -3,6 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import { pingDatabase, migrationsCurrent } from '../db/index.ts';
 import { PoolerError, toEnvelope } from '../errors.ts';
 import { registerGatewayRoutes } from '../gateway/routes.ts';
+import { metricsTokenDigest, registerMetricsRoute, statusClass } from '../metrics/index.ts';
 import type { Services } from '../services.ts';
 import { registerBootstrapRoutes } from './bootstrap-routes.ts';
 import type { DrainState } from './drain.ts';
@@ -41,6 +42,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  const { metrics } = services;
+  app.addHook('onRequest', async (request, reply) => {
+    const started = process.hrtime.bigint();
+    // 'finish' also fires for hijacked (streamed) replies, which skip Fastify's onResponse.
+    reply.raw.once('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = request.routeOptions.url ?? 'unmatched';
+      const status = statusClass(reply.raw.statusCode);
+      metrics.endpointStopCount.inc();
+      metrics.endpointStopDuration.observe(seconds);
+      metrics.routerDispatchDuration.observe({ route }, seconds);
+      metrics.httpRequestCount.inc({ method: request.method, status_class: status });
+      metrics.httpRouteCount.inc({ route, method: request.method, status_class: status });
+    });
+  });
   if (services.config.forceHttps) app.addHook('onRequest', httpsRedirectHook(services.config.publicHost));
   app.addHook('onResponse', async (request, reply) => {
     if (QUIET_PATHS.has(request.url)) return;
@@ -78,6 +94,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return { status: 'ready' };
   });
 
+  const key = services.config.upstreamKeyring.keys.get(services.config.upstreamKeyring.currentVersion)!;
+  registerMetricsRoute(app, {
+    metrics,
+    db: services.db,
+    access: services.config.metricsToken ? { mode: 'bearer', key, digest: metricsTokenDigest(key, services.config.metricsToken) } : { mode: 'open' },
+  });
   await registerBootstrapRoutes(app, services);
   await registerGatewayRoutes(app, { services, drain });
   return app;
