@@ -192,10 +192,11 @@ export async function dispatchToPool(deps: GatewayDeps, key: AuthenticatedKey, r
         transport: plan.transport,
         status: outcome?.kind === 'done' && outcome.cancelled ? 'cancelled' : succeeded ? 'succeeded' : rejected ? 'rejected' : 'failed',
         usage_status: usage ? 'usage_known' : rejected ? 'not_applicable' : 'usage_unknown',
-        correlation_id: request.id,
+        // Our own id: clients may reuse x-request-id values, which must never collide with another log row.
+        correlation_id: requestId,
         client_ip: request.ip,
         user_agent: typeof request.headers['user-agent'] === 'string' ? request.headers['user-agent'].slice(0, 160) : null,
-        request_metadata: jsonb({ key_prefix: key.prefix, requested_stream: plan.stream, request_bytes: plan.body.length, attempts: attempts.length }),
+        request_metadata: jsonb({ key_prefix: key.prefix, client_request_id: request.id, requested_stream: plan.stream, request_bytes: plan.body.length, attempts: attempts.length, routing_reason: routingReason }),
         admitted_at: new Date(startedAt),
         completed_at: new Date(deps.now()),
         response_status_code: status,
