@@ -5,6 +5,8 @@
 export const ERROR_CATALOGUE = {
   invalid_request: { status: 400, message: 'invalid request' },
   unsupported_parameter: { status: 400, message: 'unsupported parameter' },
+  websocket_upgrade_required: { status: 400, message: 'this endpoint needs a websocket upgrade' },
+  upgrade_required: { status: 426, message: 'websocket transport is not available; use HTTP streaming' },
   invalid_model: { status: 400, message: 'unknown model' },
   api_key_missing: { status: 401, message: 'api key is required' },
   api_key_revoked: { status: 401, message: 'api key is revoked' },

@@ -49,6 +49,8 @@ export type DispatchPlan = {
   body: Buffer;
   affinityKey: string | null;
   forwardClientHeaders: boolean;
+  /** The pool catalog's ETag, sent as x-models-etag on successful native streams. */
+  modelsEtag?: string | null;
 };
 
 type AttemptOutcome =
@@ -424,7 +426,12 @@ async function pipeStream(
     return value;
   };
   ctx.reply.hijack();
-  raw.writeHead(200, { ...relayedHeaders(response.headers, 'text/event-stream'), 'cache-control': 'no-cache', 'x-request-id': ctx.request.id });
+  raw.writeHead(200, {
+    ...relayedHeaders(response.headers, 'text/event-stream'),
+    'cache-control': 'no-cache',
+    'x-request-id': ctx.request.id,
+    ...(ctx.plan.modelsEtag ? { 'x-models-etag': ctx.plan.modelsEtag } : {}),
+  });
   ctx.markFirstByte();
   try {
     for (const chunk of held) if (!raw.write(chunk)) await once(raw, 'drain', { signal: ctx.signal });

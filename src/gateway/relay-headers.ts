@@ -1,5 +1,6 @@
 // Only these upstream response headers reach the client (runtime spec §5.4).
-const RELAYED = ['x-codex-turn-state', 'x-reasoning-included', 'x-codex-safety-buffering-enabled', 'x-codex-safety-buffering-faster-model', 'x-models-etag'];
+// x-models-etag is the gateway's own catalog tag (the client compares it with /models), never the upstream's.
+const RELAYED = ['x-codex-turn-state', 'x-reasoning-included', 'x-codex-safety-buffering-enabled', 'x-codex-safety-buffering-faster-model'];
 const SAFE_VALUE = /^[\x20-\x7e]{1,1024}$/;
 
 export function relayedHeaders(upstream: Record<string, string | string[] | undefined>, fallbackContentType: string): Record<string, string> {

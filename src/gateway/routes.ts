@@ -87,6 +87,25 @@ async function resolveModel(services: Services, poolId: string, requested: strin
   throw new PoolerError('invalid_model', 'model is not available for this pool', { param: 'model' });
 }
 
+const catalogCache = new WeakMap<object, { body: { models: Record<string, unknown>[] }; etag: string }>();
+
+/** The backend catalog body and its ETag, memoised per loaded catalog snapshot. */
+async function catalogBody(services: Services, poolId: string): Promise<{ body: { models: Record<string, unknown>[] }; etag: string }> {
+  const catalog = await services.routing.catalog(poolId);
+  const cached = catalogCache.get(catalog);
+  if (cached) return cached;
+  const entries = [...catalog.models.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, model]) => {
+      const { source_assignment_id: _a, upstream_model: _b, ...entry } = model.entry;
+      return entry;
+    });
+  const body = { models: entries };
+  const value = { body, etag: `W/"cp-models-v1-${createHash('sha256').update(canonicalJson(body)).digest('hex')}"` };
+  catalogCache.set(catalog, value);
+  return value;
+}
+
 function registerBackendRoutes(scope: FastifyInstance, services: Services, deps: GatewayDeps): void {
   const responses = async (request: FastifyRequest, reply: FastifyReply) => {
     const key = request.poolKey!;
@@ -95,7 +114,9 @@ function registerBackendRoutes(scope: FastifyInstance, services: Services, deps:
     const upstreamModel = await resolveModel(services, key.poolId, requestedModel);
     const upstreamBody = upstreamResponsesBody(body, upstreamModel);
     const stream = upstreamBody.stream === true;
+    const catalog = await catalogBody(services, key.poolId);
     await dispatchToPool(deps, key, request, reply, {
+      modelsEtag: catalog.etag,
       endpoint: '/backend-api/codex/responses',
       upstreamPath: '/backend-api/codex/responses',
       transport: stream ? 'http_sse' : 'http_json',
@@ -127,20 +148,14 @@ function registerBackendRoutes(scope: FastifyInstance, services: Services, deps:
     });
   };
   const models = async (request: FastifyRequest, reply: FastifyReply) => {
-    const catalog = await services.routing.catalog(request.poolKey!.poolId);
-    const entries = [...catalog.models.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([, model]) => {
-        const { source_assignment_id: _a, upstream_model: _b, ...entry } = model.entry;
-        return entry;
-      });
-    const body = { models: entries };
-    const etag = `W/"cp-models-v1-${createHash('sha256').update(canonicalJson(body)).digest('hex')}"`;
+    const { body, etag } = await catalogBody(services, request.poolKey!.poolId);
     if (request.headers['if-none-match'] === etag) return reply.code(304).header('etag', etag).send();
     return reply.header('etag', etag).header('x-models-etag', etag).send(body);
   };
-  const websocketOnly = async () => {
-    throw new PoolerError('invalid_request', 'this endpoint needs a websocket upgrade', { status: 400 });
+  // Until the websocket transport lands, an upgrade gets 426 so Codex falls back to HTTP streaming.
+  const websocketOnly = async (request: FastifyRequest) => {
+    if (String(request.headers.upgrade ?? '').toLowerCase() === 'websocket') throw new PoolerError('upgrade_required');
+    throw new PoolerError('websocket_upgrade_required');
   };
 
   for (const prefix of ['/backend-api/codex', '/backend-api/codex/v1']) {

@@ -1,0 +1,194 @@
+/**
+ * End to end with the real Codex CLI: the pinned `@openai/codex` binary runs `codex exec` against the
+ * gateway through a custom model provider (the exact block docs/getting-started.md tells users to
+ * paste), and the gateway answers through the fake ChatGPT upstream with the pooled account.
+ *
+ * Set CODEX_CLI_TEST_VERBOSE=1 to print the CLI's output and every request the gateway and the
+ * upstream saw; TEST_LOG_LEVEL=debug additionally makes the gateway log.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.ts';
+import { seedPool, startGateway, type TestGateway } from '../support/gateway.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CODEX_TIMEOUT_MS = 60_000;
+const VERBOSE = Boolean(process.env.CODEX_CLI_TEST_VERBOSE);
+
+/** The native binary when it is there (no Node launcher in between), else the npm launcher. */
+function codexExecutable(): string {
+  if (process.platform === 'linux') {
+    const [pkg, triple] = process.arch === 'arm64' ? ['codex-linux-arm64', 'aarch64-unknown-linux-musl'] : ['codex-linux-x64', 'x86_64-unknown-linux-musl'];
+    const native = join(ROOT, 'node_modules', '@openai', pkg, 'vendor', triple, 'bin', 'codex');
+    if (existsSync(native)) return native;
+  }
+  return join(ROOT, 'node_modules', '.bin', 'codex');
+}
+
+/** Byte for byte the `~/.codex/config.toml` of docs/getting-started.md, with this gateway's origin. */
+function codexConfigToml(origin: string): string {
+  return `model = "gpt-5.4"
+model_provider = "codex-pooler"
+
+[model_providers.codex-pooler]
+name = "Codex Pooler"
+base_url = "${origin}/backend-api/codex"
+model_catalog_url = "${origin}/backend-api/codex/models"
+wire_api = "responses"
+env_key = "CODEX_POOLER_KEY"
+`;
+}
+
+type RunResult = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number; timedOut: boolean };
+
+/** Runs the CLI with stdin closed; after CODEX_TIMEOUT_MS its whole process group is killed. */
+function runCodex(args: string[], options: { cwd: string; env: Record<string, string> }): Promise<RunResult> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(codexExecutable(), args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    }, CODEX_TIMEOUT_MS);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - started, timedOut });
+    });
+  });
+}
+
+type GatewayHit = { method: string; path: string; upgrade: boolean; authorization: string | undefined };
+
+let upstream: FakeUpstream;
+let gateway: TestGateway;
+let scratch: string;
+const gatewayHits: GatewayHit[] = [];
+
+beforeAll(async () => {
+  upstream = await startFakeUpstream();
+  gateway = await startGateway({ databaseUrl: inject('databaseUrl'), upstream });
+  // Observe (never answer) what reaches the gateway's socket, websocket upgrade attempts included.
+  const record = (request: IncomingMessage) =>
+    gatewayHits.push({
+      method: request.method ?? '',
+      path: (request.url ?? '').split('?')[0]!,
+      upgrade: (request.headers.upgrade ?? '').toLowerCase() === 'websocket',
+      authorization: request.headers.authorization,
+    });
+  gateway.app.server.prependListener('request', record);
+  // Only when something serves upgrades: a lone 'upgrade' listener would swallow the request.
+  if (gateway.app.server.listenerCount('upgrade') > 0) gateway.app.server.prependListener('upgrade', record);
+  scratch = await mkdtemp(join(tmpdir(), 'codex-pooler-cli-'));
+});
+afterAll(async () => {
+  await gateway?.close();
+  await upstream?.close();
+  if (scratch) await rm(scratch, { recursive: true, force: true });
+});
+
+describe('real Codex CLI through the gateway', () => {
+  test('codex exec answers through the pooled account; the Pool API key never reaches the upstream', { timeout: CODEX_TIMEOUT_MS + 30_000 }, async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'codex-cli');
+    const account = seeded.accounts[0]!;
+    const marker = `codex-pooler-e2e-${Math.random().toString(36).slice(2, 10)}`;
+    upstream.setReply(`The gateway says ${marker}.`);
+
+    const home = join(scratch, 'home');
+    const codexHome = join(home, '.codex');
+    const workdir = join(scratch, 'work');
+    await mkdir(codexHome, { recursive: true });
+    await mkdir(workdir, { recursive: true });
+    await writeFile(join(codexHome, 'config.toml'), codexConfigToml(gateway.url));
+
+    const upstreamBefore = upstream.requests.length;
+    const gatewayBefore = gatewayHits.length;
+    const args = ['exec', '--strict-config', '--skip-git-repo-check', '--ephemeral', '--sandbox', 'read-only', '--color', 'never', 'Reply with the marker the server gives you.'];
+    // Nothing from the test process leaks in: no OPENAI_API_KEY, no CODEX_API_KEY, no real ~/.codex.
+    const result = await runCodex(args, {
+      cwd: workdir,
+      env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOME: home, CODEX_HOME: codexHome, CODEX_POOLER_KEY: seeded.key },
+    });
+    await gateway.services.requestLog.flush();
+    const upstreamSeen = upstream.requests.slice(upstreamBefore);
+    const gatewaySeen = gatewayHits.slice(gatewayBefore);
+    const diagnostics = () =>
+      [
+        `codex ${args.join(' ')}`,
+        `exit=${result.code} signal=${result.signal} timedOut=${result.timedOut} in ${result.ms} ms`,
+        `--- stdout\n${result.stdout}`,
+        `--- stderr\n${result.stderr}`,
+        `--- gateway saw\n${gatewaySeen.map((h) => `${h.method} ${h.path}${h.upgrade ? ' (websocket upgrade)' : ''}`).join('\n')}`,
+        `--- upstream saw\n${upstreamSeen.map((r) => `${r.method} ${r.path} ${r.transport} account=${r.accountId} headers=${Object.keys(r.headers).sort().join(',')}`).join('\n')}`,
+      ].join('\n');
+    if (VERBOSE) console.info(diagnostics());
+
+    // The CLI succeeded and printed the upstream's answer.
+    expect(result.code, diagnostics()).toBe(0);
+    expect(result.stdout, diagnostics()).toContain(marker);
+
+    // What the CLI asked the gateway for: the catalog (model_catalog_url) and one HTTP/SSE turn, each
+    // with the Pool API key; nothing else (custom providers default to supports_websockets = false).
+    // The turn carries the gateway's own catalog ETag as x-models-etag, so the CLI never refetches.
+    const turnHits = gatewaySeen.filter((h) => h.method === 'POST' && h.path === '/backend-api/codex/responses');
+    const catalogHits = gatewaySeen.filter((h) => h.method === 'GET' && h.path === '/backend-api/codex/models');
+    expect(turnHits, diagnostics()).toHaveLength(1);
+    expect(catalogHits, diagnostics()).toHaveLength(1);
+    expect(gatewaySeen.length, diagnostics()).toBe(turnHits.length + catalogHits.length);
+    for (const hit of gatewaySeen) expect(hit.authorization).toBe(`Bearer ${seeded.key}`);
+
+    // Upstream: the turn went out with the seeded account's own credentials.
+    const turns = upstreamSeen.filter((r) => r.method === 'POST' && r.path === '/backend-api/codex/responses');
+    expect(turns, diagnostics()).toHaveLength(1);
+    const turn = turns[0]!;
+    expect(turn.accountId).toBe(account.accountId);
+    expect(turn.headers.authorization).toBe(`Bearer ${upstream.accessTokenOf(account.accountId)}`);
+    expect(turn.headers['chatgpt-account-id']).toBe(account.accountId);
+    expect(turn.body).toMatchObject({ model: 'gpt-5.4', stream: true });
+
+    // The Pool API key never left the gateway: no header, no body of any upstream request has it.
+    for (const request of upstreamSeen) {
+      for (const [name, value] of Object.entries(request.headers)) expect(`${name}: ${value}`).not.toContain('sk-cxp-');
+      expect(request.rawBody).not.toContain('sk-cxp-');
+    }
+
+    // The turn is in the request log, attributed to the key and the account that served it.
+    const rows = await gateway.services.db
+      .selectFrom('requests')
+      .select(['endpoint', 'transport', 'status', 'response_status_code', 'pool_upstream_assignment_id', 'requested_model', 'user_agent'])
+      .where('api_key_id', '=', seeded.apiKey.id)
+      .execute();
+    expect(rows, diagnostics()).toHaveLength(1);
+    expect(rows[0]).toMatchObject({
+      endpoint: '/backend-api/codex/responses',
+      transport: 'http_sse',
+      status: 'succeeded',
+      response_status_code: 200,
+      pool_upstream_assignment_id: account.assignmentId,
+      requested_model: 'gpt-5.4',
+    });
+
+    console.info(
+      `[codex-cli] exit ${result.code} in ${result.ms} ms; gateway saw ${gatewaySeen.map((h) => `${h.method} ${h.path}`).join(', ')}; ` +
+        `upstream saw ${upstreamSeen.map((r) => `${r.method} ${r.path}`).join(', ')}; logged user agent ${JSON.stringify(rows[0]!.user_agent)}`,
+    );
+  });
+});
