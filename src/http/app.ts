@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { pingDatabase, migrationsCurrent } from '../db/index.ts';
 import { PoolerError, toEnvelope } from '../errors.ts';
 import { registerGatewayRoutes } from '../gateway/routes.ts';
@@ -25,7 +25,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { services, drain } = deps;
   const app = Fastify({
     loggerInstance: services.log.child({ component: 'http' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Access logging is done in onResponse below (quiet for probes); Fastify's own per-request lines are off.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: services.config.maxRequestBodyBytes,
     // Reuse a client request id of 20-200 printable bytes, else mint one; always echoed.
     genReqId: (req) => {

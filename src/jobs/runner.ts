@@ -36,7 +36,7 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunn
     // Only the scheduler (or `all`) runs cron and maintenance: rescuing orphaned jobs, pruning.
     schedule: role.schedule,
     supervise: role.schedule,
-    cronWorkerIntervalSeconds: role.schedule ? 5 : undefined,
+    ...(role.schedule ? { cronWorkerIntervalSeconds: 5 } : {}),
   } as ConstructorParameters<typeof PgBoss>[0]);
   boss.on('error', (error: Error) => log.error({ err: error }, 'job queue error'));
   await boss.start();

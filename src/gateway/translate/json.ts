@@ -7,10 +7,6 @@ export const isNonBlank = (value: unknown): value is string => typeof value === 
 
 export const isPositiveInt = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value > 0;
 
-export const asString = (value: unknown): string | null => (typeof value === 'string' ? value : null);
-
-export const asObject = (value: unknown): JsonObject | null => (isObject(value) ? value : null);
-
 /** An SSE frame for a Chat Completions stream. */
 export const dataFrame = (payload: unknown): string => `data: ${typeof payload === 'string' ? payload : JSON.stringify(payload)}\n\n`;
 

@@ -61,8 +61,9 @@ function redactedFailure(event: UpstreamEvent): JsonObject {
   const { code } = redactedErrorBody(upstreamFailureCode(event)).error;
   const error = { code, message: UPSTREAM_FAILED_MESSAGE };
   if (event.type === 'error') return { type: 'error', code, message: UPSTREAM_FAILED_MESSAGE, param: null, sequence_number: event.data.sequence_number };
-  const response = responseOf(event) ?? {};
-  return { ...event.data, response: { ...response, status: 'failed', error } };
+  // Only the response object travels on; `status_details` and top-level extras may hold provider text.
+  const { status_details: _details, ...response } = responseOf(event) ?? {};
+  return { type: event.type, sequence_number: event.data.sequence_number, response: { ...response, status: 'failed', error } };
 }
 
 function recordItem(event: UpstreamEvent, state: ResponsesStreamState): void {

@@ -1,0 +1,15 @@
+import type { Db, Notifier } from '../db/index.ts';
+import type { AccountDeps } from '../upstreams/index.ts';
+import type { CliIo, StdinNeed } from './io.ts';
+
+/** What operator commands need from a process: the database, cache invalidation, upstream access. */
+export type OperatorDeps = { db: Db; notifier: Notifier; accountDeps: AccountDeps };
+
+/**
+ * Supplies dependencies once a command line parsed. `stdin` says how much of stdin the chosen
+ * command reads, so a CLI that forwards the command to a running server can send it along.
+ */
+export type OperatorDepsProvider = (request: { stdin: StdinNeed }) => Promise<OperatorDeps>;
+
+/** Handed to each command group: parse and format there, do the work in the domain services. */
+export type OperatorContext = { io: CliIo; deps(): Promise<OperatorDeps> };

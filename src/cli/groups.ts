@@ -1,0 +1,15 @@
+/**
+ * The operator command groups: the commands that work on the database and may run inside a
+ * server over the control channel. Kept apart from their implementations so `--help` and the
+ * role commands start without loading the domain services.
+ */
+export const OPERATOR_GROUP_DESCRIPTIONS = {
+  pools: 'create, list, rename and delete pools',
+  accounts: 'import, list, disable, enable and remove upstream ChatGPT accounts',
+  keys: 'create, list and revoke Pool API keys',
+  operators: 'manage admin UI operators (bootstrap the instance owner)',
+} as const;
+
+export type OperatorGroup = keyof typeof OPERATOR_GROUP_DESCRIPTIONS;
+
+export const OPERATOR_GROUPS: ReadonlySet<string> = new Set(Object.keys(OPERATOR_GROUP_DESCRIPTIONS));

@@ -1,0 +1,82 @@
+import type { Command } from 'commander';
+import { listApiKeys, mintApiKey, revokeApiKey, type ApiKey } from '../api-keys/index.ts';
+import { cliActor } from '../audit/index.ts';
+import { findPool, listPools } from '../pools/index.ts';
+import type { OperatorContext } from './context.ts';
+import { OPERATOR_GROUP_DESCRIPTIONS } from './groups.ts';
+import { dash, formatTable, isoOrNull, printJson, shortDate } from './format.ts';
+
+export type KeyJson = {
+  id: string;
+  pool: string;
+  prefix: string;
+  label: string | null;
+  state: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+  created_at: string;
+};
+
+/** Never the secret: only the prefix identifies a key after it was shown once. */
+export const keyJson = (key: ApiKey, poolSlug: string): KeyJson => ({
+  id: key.id,
+  pool: poolSlug,
+  prefix: key.prefix,
+  label: key.label,
+  state: key.state,
+  expires_at: isoOrNull(key.expiresAt),
+  last_used_at: isoOrNull(key.lastUsedAt),
+  created_at: key.createdAt.toISOString(),
+});
+
+export function registerKeyCommands(program: Command, ctx: OperatorContext): void {
+  const keys = program.command('keys').description(OPERATOR_GROUP_DESCRIPTIONS.keys);
+
+  keys
+    .command('create')
+    .description('create a Pool API key; the key is printed once, as the last line')
+    .requiredOption('--pool <pool>', 'pool slug or id')
+    .option('--label <label>', 'label to recognise the key by')
+    .option('--expires <date>', 'expiry, an ISO-8601 date or date-time such as 2027-01-31')
+    .action(async (options: { pool: string; label?: string; expires?: string }) => {
+      const deps = await ctx.deps();
+      const { apiKey, key } = await mintApiKey(deps, cliActor(), { pool: options.pool, label: options.label, expiresAt: options.expires });
+      const pool = await findPool(deps.db, apiKey.poolId);
+      ctx.io.stderr('codex-pooler: the key below is shown only this once; store it now\n');
+      ctx.io.stdout(
+        `created key ${apiKey.prefix} (${apiKey.id}) in pool ${pool.slug}` +
+          `${apiKey.label ? `, label ${JSON.stringify(apiKey.label)}` : ''}, expires ${apiKey.expiresAt ? apiKey.expiresAt.toISOString() : 'never'}\n` +
+          `${key}\n`,
+      );
+    });
+
+  keys
+    .command('list')
+    .description('list Pool API keys (prefixes only, never the secret)')
+    .option('--pool <pool>', 'only this pool (slug or id)')
+    .option('--json', 'print a JSON array')
+    .action(async (options: { pool?: string; json?: boolean }) => {
+      const { db } = await ctx.deps();
+      const list = await listApiKeys(db, options.pool ? { pool: options.pool } : {});
+      const slugs = new Map((await listPools(db)).map((p) => [p.id, p.slug]));
+      const slug = (key: ApiKey) => slugs.get(key.poolId) ?? key.poolId;
+      if (options.json) return printJson(ctx.io, list.map((k) => keyJson(k, slug(k))));
+      if (list.length === 0) return ctx.io.stdout('no keys: create one with `codex-pooler keys create --pool NAME`\n');
+      ctx.io.stdout(
+        formatTable(
+          ['ID', 'POOL', 'PREFIX', 'LABEL', 'STATE', 'EXPIRES', 'LAST USED', 'CREATED'],
+          list.map((k) => [k.id, slug(k), k.prefix, dash(k.label), k.state, shortDate(k.expiresAt), shortDate(k.lastUsedAt), shortDate(k.createdAt)]),
+        ),
+      );
+    });
+
+  keys
+    .command('revoke')
+    .description('revoke a key at once (every process stops accepting it)')
+    .argument('<key>', 'key id or prefix (sk-cxp-<12 hex>)')
+    .action(async (ref: string) => {
+      const deps = await ctx.deps();
+      const key = await revokeApiKey(deps, cliActor(), ref);
+      ctx.io.stdout(`revoked key ${key.prefix}\n`);
+    });
+}
