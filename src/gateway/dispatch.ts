@@ -18,6 +18,7 @@ import {
   type QuotaRecorder,
 } from '../upstreams/index.ts';
 import type { NewAttemptRow } from './request-log.table.ts';
+import type { ClientRelay } from './client-relay.ts';
 import type { RequestLogWriter } from './request-log-writer.ts';
 import { relayedHeaders } from './relay-headers.ts';
 import { SseReader, parseEventData, type SseEvent } from './sse.ts';
@@ -49,6 +50,8 @@ export type DispatchPlan = {
   body: Buffer;
   affinityKey: string | null;
   forwardClientHeaders: boolean;
+  /** How the answer reaches a /v1 client; absent for the native backend (bytes relayed untouched). */
+  relay?: ClientRelay;
   /** The pool catalog's ETag, sent as x-models-etag on successful native streams. */
   modelsEtag?: string | null;
 };
@@ -336,6 +339,13 @@ async function relayError(deps: GatewayDeps, ctx: AttemptContext, response: Disp
   if (failover && !ctx.last) return { kind: 'next', status, errorCode: code };
   ctx.reply.hijack();
   ctx.markFirstByte();
+  if (ctx.plan.relay) {
+    // /v1 clients never see provider text: the error is redacted to its code.
+    const redacted = ctx.plan.relay.upstreamError(status, raw);
+    ctx.reply.raw.writeHead(redacted.status, { 'content-type': 'application/json', 'x-request-id': ctx.request.id });
+    ctx.reply.raw.end(JSON.stringify(redacted.body));
+    return { kind: 'done', status: redacted.status, usage: null, errorCode: code };
+  }
   ctx.reply.raw.writeHead(status, { ...relayedHeaders(response.headers, 'application/json'), 'x-request-id': ctx.request.id });
   ctx.reply.raw.end(raw ?? Buffer.from(JSON.stringify({ error: { message: 'upstream request failed', type: 'server_error', code, param: null } })));
   return { kind: 'done', status, usage: null, errorCode: code };
@@ -372,6 +382,7 @@ async function relayJson(deps: GatewayDeps, ctx: AttemptContext, response: Dispa
 async function relayStream(deps: GatewayDeps, ctx: AttemptContext, response: Dispatcher.ResponseData): Promise<AttemptOutcome> {
   const reader = new SseReader();
   const held: Buffer[] = [];
+  const heldEvents: SseEvent[] = [];
   const observer = new StreamObserver(deps, ctx.candidate);
   const iterator = response.body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   let decided = false;
@@ -380,13 +391,19 @@ async function relayStream(deps: GatewayDeps, ctx: AttemptContext, response: Dis
     while (!decided) {
       const next = await iterator.next();
       if (next.done) {
-        for (const event of reader.end()) observer.observe(event);
+        for (const event of reader.end()) {
+          observer.observe(event);
+          heldEvents.push(event);
+        }
         if (!ctx.last && observer.failureCode === null && held.length === 0) return { kind: 'next', status: 200, errorCode: 'stream_incomplete' };
         break;
       }
       held.push(next.value);
       for (const event of reader.push(next.value)) {
+        // Every event is observed (usage, quota), also those after the decision in the same chunk.
         observer.observe(event);
+        heldEvents.push(event);
+        if (decided) continue;
         eventsSeen++;
         const verdict = classifyEvent(event);
         if (verdict.kind === 'prelude' && eventsSeen < MAX_PRELUDE_EVENTS) continue;
@@ -395,7 +412,6 @@ async function relayStream(deps: GatewayDeps, ctx: AttemptContext, response: Dis
           return { kind: 'next', status: 200, errorCode: verdict.code };
         }
         decided = true;
-        break;
       }
     }
   } catch (error) {
@@ -407,6 +423,9 @@ async function relayStream(deps: GatewayDeps, ctx: AttemptContext, response: Dis
   const raw = ctx.reply.raw;
   deps.metrics?.activeStreams.inc({ transport: 'http_sse' });
   try {
+    const relay = ctx.plan.relay;
+    if (relay?.mode === 'stream') return await pipeTranslated(deps, ctx, response, relay, { heldEvents, iterator, reader, observer });
+    if (relay?.mode === 'json') return await collectToJson(deps, ctx, response, relay, { heldEvents, iterator, reader, observer });
     return await pipeStream(deps, ctx, response, { raw, held, iterator, reader, observer });
   } finally {
     deps.metrics?.activeStreams.dec({ transport: 'http_sse' });
@@ -452,6 +471,71 @@ async function pipeStream(
     return outcome({ kind: 'done', status: 200, usage: observer.usage, errorCode: 'upstream_stream_error' });
   }
   return outcome({ kind: 'done', status: 200, usage: observer.usage, errorCode: observer.failureCode ?? (observer.completed ? null : 'stream_incomplete') });
+}
+
+type StreamState = { heldEvents: SseEvent[]; iterator: AsyncIterator<Buffer>; reader: SseReader; observer: StreamObserver };
+
+/** `/v1` streaming: upstream events translated into the client's frames as they arrive. */
+async function pipeTranslated(deps: GatewayDeps, ctx: AttemptContext, response: Dispatcher.ResponseData, relay: Extract<ClientRelay, { mode: 'stream' }>, state: StreamState): Promise<AttemptOutcome> {
+  const { heldEvents, iterator, reader, observer } = state;
+  const raw = ctx.reply.raw;
+  ctx.reply.hijack();
+  raw.writeHead(200, { 'content-type': relay.contentType, 'cache-control': 'no-cache', 'x-request-id': ctx.request.id });
+  ctx.markFirstByte();
+  const write = async (frames: string[]) => {
+    if (frames.length > 0 && !raw.write(frames.join(''))) await once(raw, 'drain', { signal: ctx.signal });
+  };
+  try {
+    await write(heldEvents.flatMap((event) => relay.onEvent(event)));
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) break;
+      const events = reader.push(next.value);
+      for (const event of events) observer.observe(event);
+      await write(events.flatMap((event) => relay.onEvent(event)));
+    }
+    const tail = reader.end();
+    for (const event of tail) observer.observe(event);
+    await write([...tail.flatMap((event) => relay.onEvent(event)), ...relay.finish()]);
+    raw.end();
+  } catch (error) {
+    response.body.destroy();
+    if (ctx.signal.aborted) return { kind: 'done', status: 200, usage: observer.usage, errorCode: 'client_disconnected', cancelled: true };
+    deps.log.warn({ err: error, account: ctx.candidate.assignmentId }, 'upstream stream failed mid-way');
+    // Tell the client in its own protocol, then end: no failover once bytes were sent.
+    if (!raw.destroyed) raw.end(relay.finish().join(''));
+    return { kind: 'done', status: 200, usage: observer.usage, errorCode: 'upstream_stream_error' };
+  }
+  return { kind: 'done', status: 200, usage: observer.usage, errorCode: observer.failureCode ?? (observer.completed ? null : 'stream_incomplete') };
+}
+
+/** `/v1` without streaming: the whole upstream stream assembled into one JSON answer. */
+async function collectToJson(_deps: GatewayDeps, ctx: AttemptContext, response: Dispatcher.ResponseData, relay: Extract<ClientRelay, { mode: 'json' }>, state: StreamState): Promise<AttemptOutcome> {
+  const { heldEvents, iterator, reader, observer } = state;
+  try {
+    for (const event of heldEvents) relay.onEvent(event);
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) break;
+      for (const event of reader.push(next.value)) {
+        observer.observe(event);
+        relay.onEvent(event);
+      }
+    }
+    for (const event of reader.end()) {
+      observer.observe(event);
+      relay.onEvent(event);
+    }
+  } catch {
+    response.body.destroy();
+    if (ctx.signal.aborted) return { kind: 'done', status: 499, usage: observer.usage, errorCode: 'client_disconnected', cancelled: true };
+  }
+  const result = relay.result();
+  ctx.reply.hijack();
+  ctx.markFirstByte();
+  ctx.reply.raw.writeHead(result.status, { 'content-type': 'application/json', 'x-request-id': ctx.request.id });
+  ctx.reply.raw.end(JSON.stringify(result.body));
+  return { kind: 'done', status: result.status, usage: observer.usage, errorCode: result.status >= 400 ? (observer.failureCode ?? 'upstream_response_missing') : null };
 }
 
 /** Reads what accounting and routing need from a relayed stream: usage, quota, the terminal. */

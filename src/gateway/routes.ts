@@ -2,10 +2,13 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthenticatedKey, KeySurface } from '../api-keys/index.ts';
 import { canonicalJson } from '../crypto/index.ts';
-import { PoolerError } from '../errors.ts';
+import { PoolerError, toEnvelope } from '../errors.ts';
+import { asPoolerError } from '../http/error-mapping.ts';
 import type { DrainState } from '../http/drain.ts';
 import type { Services } from '../services.ts';
+import { chatJsonRelay, chatStreamRelay, v1ResponsesJsonRelay, v1ResponsesStreamRelay, type ClientRelay } from './client-relay.ts';
 import { dispatchToPool, type GatewayDeps } from './dispatch.ts';
+import { chatToResponsesRequest, toUpstreamResponsesRequest, toV1Models, v1GatewayError } from './translate/index.ts';
 import { affinityKeyOf, requireModel, upstreamCompactBody, upstreamResponsesBody, type JsonObject } from './responses-body.ts';
 
 declare module 'fastify' {
@@ -58,17 +61,25 @@ export async function registerGatewayRoutes(app: FastifyInstance, options: { ser
   await app.register(async (scope) => {
     scope.addHook('onRequest', authenticate(services, 'backend'));
     registerBackendRoutes(scope, services, deps);
+    scope.post('/backend-api/codex/v1/chat/completions', chatCompletions(services, deps));
   });
   await app.register(async (scope) => {
     scope.addHook('onRequest', authenticate(services, 'v1'));
-    registerV1Routes(scope, services);
+    // After authentication, /v1 clients see redacted errors (spec §9.9); auth failures keep the runtime envelope.
+    scope.setErrorHandler((error, request, reply) => {
+      const pooler = asPoolerError(error);
+      if (pooler.status >= 500) request.log.error({ err: error }, 'request failed');
+      const answer = request.poolKey ? v1GatewayError(pooler) : { status: pooler.status, body: toEnvelope(pooler) };
+      reply.headers(pooler.headers).code(answer.status).send(answer.body);
+    });
+    registerV1Routes(scope, services, deps);
   });
 }
 
 function authenticate(services: Services, surface: KeySurface) {
   return async (request: FastifyRequest) => {
     request.poolKey = await services.apiKeys.authenticate(request.headers.authorization, surface);
-    if (surface === 'v1' && !request.poolKey.v1Enabled) throw new PoolerError('forbidden', 'OpenAI /v1 compatibility is disabled for this pool');
+    if (surface === 'v1' && !request.poolKey.v1Enabled) throw new PoolerError('v1_compatibility_disabled');
   };
 }
 
@@ -166,12 +177,73 @@ function registerBackendRoutes(scope: FastifyInstance, services: Services, deps:
   }
 }
 
-function registerV1Routes(scope: FastifyInstance, services: Services): void {
+type V1Plan = { body: JsonObject; clientStream: boolean; relay: (model: string) => ClientRelay; endpointLabel: string };
+
+/** Runs a translated /v1 request: the upstream always streams; the relay shapes what the client gets. */
+async function dispatchV1(services: Services, deps: GatewayDeps, request: FastifyRequest, reply: FastifyReply, plan: V1Plan): Promise<void> {
+  const key = request.poolKey!;
+  const requestedModel = requireModel(plan.body);
+  const upstreamModel = await resolveModel(services, key.poolId, requestedModel);
+  const upstreamBody = upstreamResponsesBody({ ...plan.body, stream: true, store: false }, upstreamModel);
+  await dispatchToPool(deps, key, request, reply, {
+    endpoint: '/backend-api/codex/responses',
+    upstreamPath: '/backend-api/codex/responses',
+    transport: plan.clientStream ? 'http_sse' : 'http_json',
+    stream: true,
+    failover: true,
+    requestedModel,
+    upstreamModel,
+    body: Buffer.from(JSON.stringify(upstreamBody)),
+    affinityKey: affinityKeyOf(plan.body, request.headers),
+    forwardClientHeaders: false,
+    relay: plan.relay(requestedModel),
+  });
+}
+
+function hasInputFile(body: JsonObject): boolean {
+  return Array.isArray(body.input) && JSON.stringify(body.input).includes('"input_file"');
+}
+
+function chatCompletions(services: Services, deps: GatewayDeps) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    const translated = chatToResponsesRequest(request.body);
+    await dispatchV1(services, deps, request, reply, {
+      body: translated.request,
+      clientStream: translated.stream,
+      endpointLabel: '/v1/chat/completions',
+      relay: (model) => (translated.stream ? chatStreamRelay({ model, includeUsage: translated.includeUsage }) : chatJsonRelay({ model })),
+    });
+  };
+}
+
+function registerV1Routes(scope: FastifyInstance, services: Services, deps: GatewayDeps): void {
   scope.get('/v1/models', async (request) => {
     const catalog = await services.routing.catalog(request.poolKey!.poolId);
-    const data = [...catalog.models.keys()].sort().map((id) => ({ id, object: 'model', created: 0, owned_by: 'codex-pooler' }));
-    return { object: 'list', data };
+    return toV1Models([...catalog.models.entries()].map(([id, model]) => ({ id, entry: model.entry })));
   });
+  scope.get('/v1/models/:id', async (request) => {
+    const catalog = await services.routing.catalog(request.poolKey!.poolId);
+    const id = decodeURIComponent((request.params as { id: string }).id).toLowerCase();
+    const model = catalog.models.get(id);
+    if (!model) throw new PoolerError('not_found', `model ${id} is not available for this pool`, { param: 'model' });
+    return toV1Models([{ id, entry: model.entry }]).data[0];
+  });
+  scope.post('/v1/responses', async (request, reply) => {
+    const clientStream = (request.body as JsonObject | null)?.stream === true;
+    const body = toUpstreamResponsesRequest(request.body);
+    await dispatchV1(services, deps, request, reply, {
+      body,
+      clientStream,
+      endpointLabel: '/v1/responses',
+      relay: () => (clientStream ? v1ResponsesStreamRelay() : v1ResponsesJsonRelay({ inputFile: hasInputFile(body) })),
+    });
+  });
+  scope.post('/v1/chat/completions', chatCompletions(services, deps));
+  for (const path of ['/v1/embeddings', '/v1/batches', '/v1/moderations', '/v1/fine_tuning/jobs', '/v1/images/variations', '/v1/content_provenance_checks', '/v1/responses/compact']) {
+    scope.post(path, async () => {
+      throw new PoolerError('unsupported_endpoint', 'Unsupported OpenAI /v1 endpoint');
+    });
+  }
   scope.all('/v1/*', async () => {
     throw new PoolerError('unsupported_endpoint', 'Unsupported OpenAI /v1 endpoint');
   });
