@@ -5,7 +5,7 @@ import type { Config } from './config/index.ts';
 import type { DatabaseHandle, Db, Notifier } from './db/index.ts';
 import { RequestLogWriter } from './gateway/request-log-writer.ts';
 import { createMetrics, type Metrics } from './metrics/index.ts';
-import { RoutingState } from './routing/routing-state.ts';
+import { createAdmission, RoutingState, type Admission } from './routing/index.ts';
 import { CredentialStore, QuotaRecorder, createUpstreamAgent, type AccountDeps } from './upstreams/index.ts';
 
 /**
@@ -26,6 +26,7 @@ export type Services = {
   requestLog: RequestLogWriter;
   accountDeps: AccountDeps;
   metrics: Metrics;
+  admission: Admission;
   /** Starts cache invalidation listeners; only long-running web processes need them. */
   listen(): Promise<void>;
   /** Flushes async writers (request logs, quota evidence) and closes upstream connections. */
@@ -35,12 +36,13 @@ export type Services = {
 export function createServices(config: Config, handle: DatabaseHandle, log: Logger): Services {
   const { db, notifier } = handle;
   const dispatcher = createUpstreamAgent(config.upstreamTimeouts);
-  const routing = new RoutingState({ db, notifier, log });
+  const metrics = createMetrics();
+  const routing = new RoutingState({ db, notifier, log, metrics });
   const credentials = new CredentialStore({ db, keyring: config.upstreamKeyring, notifier, dispatcher, issuer: config.authIssuer, log });
   const quota = new QuotaRecorder(db, log, (identityIds) => routing.quotaSaved(identityIds));
   const requestLog = new RequestLogWriter(db, log);
   const apiKeys = new ApiKeyCache(db);
-  const metrics = createMetrics();
+  const admission = createAdmission(config.admissionLimits, (routeClass, outcome) => metrics.admissionCount.inc({ route_class: routeClass, outcome }));
   const accountDeps: AccountDeps = { db, keyring: config.upstreamKeyring, notifier, dispatcher, upstreamBaseUrl: config.upstreamBaseUrl, log };
   return {
     config,
@@ -56,6 +58,7 @@ export function createServices(config: Config, handle: DatabaseHandle, log: Logg
     requestLog,
     accountDeps,
     metrics,
+    admission,
     async listen() {
       await apiKeys.listen(notifier);
       await credentials.listen();

@@ -46,6 +46,8 @@ export type Config = {
   maxRequestBodyBytes: number;
   /** When set, /metrics needs `Authorization: Bearer <token>`. */
   metricsToken: string | null;
+  /** Per route class bulkhead overrides, e.g. {"proxy_stream":{"max_concurrency":64}}. */
+  admissionLimits: Record<string, { max_concurrency?: number; queue_limit?: number; queue_timeout_ms?: number }>;
 };
 
 /** Secret values the embedded mode generated or loaded from the data directory. */
@@ -189,8 +191,26 @@ export function parseConfig(env: NodeJS.ProcessEnv, options: { embeddedSecrets?:
       idleMs: parseInteger('CODEX_POOLER_UPSTREAM_IDLE_TIMEOUT_MS', env.CODEX_POOLER_UPSTREAM_IDLE_TIMEOUT_MS, 300_000, 100, 3_600_000),
     },
     metricsToken: env.CODEX_POOLER_METRICS_TOKEN?.trim() || null,
+    admissionLimits: parseAdmissionLimits(env.CODEX_POOLER_ADMISSION_LIMITS),
     maxRequestBodyBytes: parseInteger('CODEX_POOLER_MAX_BODY_BYTES', env.CODEX_POOLER_MAX_BODY_BYTES, 32 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   };
+}
+
+const ROUTE_CLASSES = ['proxy_http', 'proxy_control', 'proxy_stream', 'proxy_websocket', 'proxy_compact', 'file_upload', 'audio_transcription', 'admin_browser', 'mcp'] as const;
+const ADMISSION_SCHEMA = z.partialRecord(
+  z.enum(ROUTE_CLASSES),
+  z.strictObject({ max_concurrency: z.number().int().positive().optional(), queue_limit: z.number().int().min(0).optional(), queue_timeout_ms: z.number().int().positive().optional() }),
+);
+
+function parseAdmissionLimits(raw: string | undefined): Config['admissionLimits'] {
+  if (!raw?.trim()) return {};
+  try {
+    const parsed = ADMISSION_SCHEMA.safeParse(JSON.parse(raw));
+    if (parsed.success) return parsed.data as Config['admissionLimits'];
+  } catch {
+    // falls through to the error below
+  }
+  throw new ConfigError('CODEX_POOLER_ADMISSION_LIMITS', `must be JSON like {"proxy_stream":{"max_concurrency":24,"queue_limit":96,"queue_timeout_ms":10000}} with route classes ${ROUTE_CLASSES.join(', ')}`);
 }
 
 export function resolveDataDir(env: NodeJS.ProcessEnv, cwd = process.cwd()): string {

@@ -7,7 +7,8 @@ import type { AuthenticatedKey } from '../api-keys/index.ts';
 import { statusClass, type Metrics } from '../metrics/index.ts';
 import { jsonb } from '../db/index.ts';
 import { PoolerError } from '../errors.ts';
-import { describeNoEligibleAccount, selectAccount, type Candidate, type RoutingState } from '../routing/index.ts';
+import { describeNoEligibleAccount, selectAccount, type AttemptAdmission, type Candidate, type RouteClass, type RoutingState } from '../routing/index.ts';
+import { sha256Hex } from '../crypto/index.ts';
 import {
   buildUpstreamHeaders,
   quotaFromErrorBody,
@@ -50,6 +51,7 @@ export type DispatchPlan = {
   body: Buffer;
   affinityKey: string | null;
   forwardClientHeaders: boolean;
+  routeClass: RouteClass;
   /** How the answer reaches a /v1 client; absent for the native backend (bytes relayed untouched). */
   relay?: ClientRelay;
   /** The pool catalog's ETag, sent as x-models-etag on successful native streams. */
@@ -68,6 +70,46 @@ const DEMOTION_MS = 60_000;
 const FAILOVER_DEADLINE_MS = 60_000;
 
 class ClientGoneError extends Error {}
+
+// Stream failure codes that say nothing about the account's health (runtime spec §7.1).
+const HEALTH_NEUTRAL_CODES = new Set([
+  'context_length_exceeded', 'cyber_policy', 'invalid_request', 'invalid_request_error', 'invalid_previous_response_id', 'misalignment_policy_violation',
+  'missing_required_parameter', 'overloaded_error', 'previous_response_not_found', 'server_is_overloaded', 'server_error', 'unsupported_input_image_format',
+  'unsupported_parameter', 'unsupported_value', 'usage_limit_exceeded', 'usage_limit_reached', 'client_disconnected',
+]);
+
+/** Circuit and demotion bookkeeping for one attempt: success, route failure, or neutral. */
+function recordHealth(deps: GatewayDeps, apiKeyId: string, plan: DispatchPlan, candidate: Candidate, admission: AttemptAdmission, outcome: AttemptOutcome): void {
+  let verdict: 'success' | 'failure' | 'neutral';
+  let reasonClass = 'none';
+  const status = outcome.status;
+  if (outcome.kind === 'done' && !outcome.cancelled && status !== null && status < 400 && !outcome.errorCode) verdict = 'success';
+  else if (outcome.kind === 'done' && outcome.cancelled) verdict = 'neutral';
+  else if (status === null) [verdict, reasonClass] = ['failure', 'upstream_network_error'];
+  else if (status === 429) [verdict, reasonClass] = ['failure', 'upstream_rate_limited'];
+  else if (status >= 500) [verdict, reasonClass] = ['failure', 'upstream_5xx'];
+  else if (status === 401) [verdict, reasonClass] = ['failure', 'upstream_unauthorized'];
+  else if (outcome.errorCode && HEALTH_NEUTRAL_CODES.has(outcome.errorCode)) verdict = 'neutral';
+  else if (outcome.errorCode === 'model_not_found' || outcome.errorCode === 'model_unavailable') [verdict, reasonClass] = ['failure', 'upstream_model_unavailable'];
+  else if (status < 300 && outcome.errorCode) [verdict, reasonClass] = ['failure', 'upstream_stream_error'];
+  else verdict = 'neutral';
+  deps.routing.recordAttempt(candidate.assignmentId, plan.upstreamModel, plan.routeClass, admission, verdict, reasonClass);
+  if (verdict === 'failure') deps.routing.demote(apiKeyId, plan.upstreamModel, candidate.assignmentId);
+  if (verdict === 'success') deps.routing.resolveDemotion(apiKeyId, plan.upstreamModel, candidate.assignmentId);
+}
+
+/**
+ * The routing seed of a request that belongs to a session (routing spec A4): the Codex session, else
+ * the prompt cache key when the pool keeps cache locality. Null means no stickiness (the request id seeds).
+ */
+function affinitySeed(key: AuthenticatedKey, plan: DispatchPlan, settings: { promptCacheAffinity: boolean; stickyWebsocketSessions: boolean }): string | null {
+  const value = plan.affinityKey;
+  if (!value) return null;
+  const scope = `${key.poolId}:${key.id}:${plan.requestedModel.toLowerCase()}`;
+  if (value.startsWith('sid:') && settings.stickyWebsocketSessions) return `${scope}:codex_session:${sha256Hex(value.slice(4))}`;
+  if (value.startsWith('pck:') && settings.promptCacheAffinity) return `${scope}:prompt_cache:${sha256Hex(value.slice(4))}`;
+  return null;
+}
 
 /** A bounded label for why an attempt was abandoned (upstream codes would explode cardinality). */
 function failoverReason(outcome: { status: number | null; errorCode: string }): string {
@@ -106,20 +148,43 @@ export async function dispatchToPool(deps: GatewayDeps, key: AuthenticatedKey, r
   };
 
   try {
-    const candidates = await deps.routing.candidates(key.poolId);
-    const selection = selectAccount(candidates, { now: deps.now(), affinityKey: plan.affinityKey, rotation: deps.routing.nextRotation() });
+    const [candidates, settings] = await Promise.all([deps.routing.candidates(key.poolId), deps.routing.settings(key.poolId)]);
+    const affinity = affinitySeed(key, plan, settings);
+    const selection = selectAccount(candidates, {
+      now: deps.now(),
+      strategy: settings.strategy,
+      ringSize: plan.failover ? settings.ringSize : 1,
+      seed: affinity ?? requestId,
+      sticky: affinity !== null,
+      isCircuitBlocked: (c) => deps.routing.isCircuitBlocked(c.assignmentId, plan.upstreamModel, plan.routeClass),
+      demoted: deps.routing.demotedFor(key.id, plan.upstreamModel, candidates),
+    });
+    if (selection.moved) routingReason = `affinity_moved:${selection.moved.reason}`;
     if (selection.ordered.length === 0) {
       routingReason = 'no_eligible_account';
       deps.metrics?.routingDecisionCount.inc({ decision: 'no_eligible_account' });
       throw new PoolerError('no_eligible_backend', describeNoEligibleAccount(key.poolSlug, selection, candidates, deps.now()), { param: 'model' });
     }
-    const ring = plan.failover ? selection.ordered : selection.ordered.slice(0, 1);
+    const ring = selection.ordered;
     for (let index = 0; index < ring.length; index++) {
       const candidate = ring[index]!;
       const last = index === ring.length - 1 || deps.now() - startedAt > FAILOVER_DEADLINE_MS;
+      const admission = deps.routing.beginAttempt(candidate.assignmentId, plan.upstreamModel, plan.routeClass);
+      if (admission === 'blocked') {
+        // Another request opened this circuit meanwhile (or its one half-open probe is out).
+        if (!last) continue;
+        throw new PoolerError('no_eligible_backend', `every eligible upstream account in pool ${key.poolSlug} is failing right now; retry shortly`, { param: 'model' });
+      }
       chosen = candidate;
       const attemptStarted = deps.now();
-      const outcome = await attempt(deps, { candidate, plan, request, reply, last, signal: abort.signal, markFirstByte });
+      let outcome: AttemptOutcome;
+      try {
+        outcome = await attempt(deps, { candidate, plan, request, reply, last, signal: abort.signal, markFirstByte });
+      } catch (error) {
+        deps.routing.recordAttempt(candidate.assignmentId, plan.upstreamModel, plan.routeClass, admission, 'neutral', 'none');
+        throw error;
+      }
+      recordHealth(deps, key.id, plan, candidate, admission, outcome);
       attempts.push({
         id: randomUUID(),
         request_id: requestId,

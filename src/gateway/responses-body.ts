@@ -42,11 +42,16 @@ export function upstreamCompactBody(body: JsonObject, upstreamModel: string): Js
 }
 
 /** Session identity for affinity: a prompt cache key, else the Codex session header. */
+// Session headers in the routing spec's order (A2).
+const SESSION_HEADERS = ['x-codex-window-id', 'x-codex-session-id', 'session-id', 'x-session-id', 'x-session-affinity', 'session_id', 'x-codex-conversation-id'];
+
+/** Session identity for affinity: a Codex session header, else the prompt cache key (≤ 256 bytes). */
 export function affinityKeyOf(body: JsonObject, headers: Record<string, string | string[] | undefined>): string | null {
-  if (typeof body.prompt_cache_key === 'string' && body.prompt_cache_key.trim()) return `pck:${body.prompt_cache_key.trim()}`;
-  for (const name of ['session_id', 'session-id', 'x-session-id', 'conversation_id']) {
+  for (const name of SESSION_HEADERS) {
     const value = headers[name];
     if (typeof value === 'string' && value.trim()) return `sid:${value.trim()}`;
   }
+  const cacheKey = typeof body.prompt_cache_key === 'string' ? body.prompt_cache_key.trim() : '';
+  if (cacheKey && Buffer.byteLength(cacheKey) <= 256) return `pck:${cacheKey}`;
   return null;
 }

@@ -5,6 +5,7 @@ import { canonicalJson } from '../crypto/index.ts';
 import { PoolerError, toEnvelope } from '../errors.ts';
 import { asPoolerError } from '../http/error-mapping.ts';
 import type { DrainState } from '../http/drain.ts';
+import type { RouteClass } from '../routing/index.ts';
 import type { Services } from '../services.ts';
 import { chatJsonRelay, chatStreamRelay, v1ResponsesJsonRelay, v1ResponsesStreamRelay, type ClientRelay } from './client-relay.ts';
 import { dispatchToPool, type GatewayDeps } from './dispatch.ts';
@@ -83,6 +84,16 @@ function authenticate(services: Services, surface: KeySurface) {
   };
 }
 
+/** Runs work under the route class bulkhead; the lease is held until the answer (stream included) ends. */
+async function admitted(services: Services, routeClass: RouteClass, work: () => Promise<void>): Promise<void> {
+  const release = await services.admission[routeClass].acquire();
+  try {
+    await work();
+  } finally {
+    release();
+  }
+}
+
 function jsonBody(request: FastifyRequest): JsonObject {
   const body = request.body;
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new PoolerError('invalid_request', 'request body must be a JSON object');
@@ -126,7 +137,8 @@ function registerBackendRoutes(scope: FastifyInstance, services: Services, deps:
     const upstreamBody = upstreamResponsesBody(body, upstreamModel);
     const stream = upstreamBody.stream === true;
     const catalog = await catalogBody(services, key.poolId);
-    await dispatchToPool(deps, key, request, reply, {
+    await admitted(services, stream ? 'proxy_stream' : 'proxy_http', () => dispatchToPool(deps, key, request, reply, {
+      routeClass: stream ? 'proxy_stream' : 'proxy_http',
       modelsEtag: catalog.etag,
       endpoint: '/backend-api/codex/responses',
       upstreamPath: '/backend-api/codex/responses',
@@ -138,14 +150,15 @@ function registerBackendRoutes(scope: FastifyInstance, services: Services, deps:
       body: Buffer.from(JSON.stringify(upstreamBody)),
       affinityKey: affinityKeyOf(body, request.headers),
       forwardClientHeaders: true,
-    });
+    }));
   };
   const compact = async (request: FastifyRequest, reply: FastifyReply) => {
     const key = request.poolKey!;
     const body = jsonBody(request);
     const requestedModel = requireModel(body);
     const upstreamModel = await resolveModel(services, key.poolId, requestedModel);
-    await dispatchToPool(deps, key, request, reply, {
+    await admitted(services, 'proxy_compact', () => dispatchToPool(deps, key, request, reply, {
+      routeClass: 'proxy_compact',
       endpoint: '/backend-api/codex/responses/compact',
       upstreamPath: '/backend-api/codex/responses/compact',
       transport: 'http_compact_json',
@@ -156,7 +169,7 @@ function registerBackendRoutes(scope: FastifyInstance, services: Services, deps:
       body: Buffer.from(JSON.stringify(upstreamCompactBody(body, upstreamModel))),
       affinityKey: affinityKeyOf(body, request.headers),
       forwardClientHeaders: true,
-    });
+    }));
   };
   const models = async (request: FastifyRequest, reply: FastifyReply) => {
     const { body, etag } = await catalogBody(services, request.poolKey!.poolId);
@@ -185,7 +198,9 @@ async function dispatchV1(services: Services, deps: GatewayDeps, request: Fastif
   const requestedModel = requireModel(plan.body);
   const upstreamModel = await resolveModel(services, key.poolId, requestedModel);
   const upstreamBody = upstreamResponsesBody({ ...plan.body, stream: true, store: false }, upstreamModel);
-  await dispatchToPool(deps, key, request, reply, {
+  const routeClass = plan.clientStream ? 'proxy_stream' : 'proxy_http';
+  await admitted(services, routeClass, () => dispatchToPool(deps, key, request, reply, {
+    routeClass,
     endpoint: '/backend-api/codex/responses',
     upstreamPath: '/backend-api/codex/responses',
     transport: plan.clientStream ? 'http_sse' : 'http_json',
@@ -197,7 +212,7 @@ async function dispatchV1(services: Services, deps: GatewayDeps, request: Fastif
     affinityKey: affinityKeyOf(plan.body, request.headers),
     forwardClientHeaders: false,
     relay: plan.relay(requestedModel),
-  });
+  }));
 }
 
 function hasInputFile(body: JsonObject): boolean {

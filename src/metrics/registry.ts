@@ -24,6 +24,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     circuitTransitionCount: new Counter({ name: 'codex_pooler_gateway_routing_circuit_transition_count', help: 'Circuit breaker transitions', labelNames: ['transition', 'route_class', 'reason_class'], registers: [registry] }),
     failoverCount: new Counter({ name: 'codex_pooler_gateway_failover_count', help: 'Attempts abandoned for the next account, by reason', labelNames: ['reason'], registers: [registry] }),
     cooldownCount: new Counter({ name: 'codex_pooler_gateway_cooldown_count', help: 'Accounts put in cooldown, by reason', labelNames: ['reason'], registers: [registry] }),
+    admissionCount: new Counter({ name: 'codex_pooler_gateway_admission_count', help: 'Admission outcomes per route class', labelNames: ['route_class', 'outcome'], registers: [registry] }),
     routingDecisionCount: new Counter({ name: 'codex_pooler_gateway_routing_decision_count', help: 'Routing decisions', labelNames: ['decision'], registers: [registry] }),
     activeStreams: new Gauge({ name: 'codex_pooler_gateway_active_streams', help: 'Streams currently relayed', labelNames: ['transport'], registers: [registry] }),
     upstreamFirstByte: new Histogram({ name: 'codex_pooler_upstream_first_byte_seconds', help: 'Time to the upstream response headers', labelNames: ['route_class'], buckets: UPSTREAM_BUCKETS, registers: [registry] }),

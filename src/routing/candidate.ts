@@ -23,4 +23,4 @@ export type Candidate = {
   lastSuccessAt: number | null;
 };
 
-export type IneligibleReason = 'disabled' | 'reauth_required' | 'credentials_unusable' | 'cooling_down' | 'quota_exhausted' | 'excluded';
+export type IneligibleReason = 'disabled' | 'reauth_required' | 'credentials_unusable' | 'cooling_down' | 'quota_exhausted' | 'circuit_open' | 'excluded';

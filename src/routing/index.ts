@@ -1,5 +1,11 @@
 export type { Candidate, IneligibleReason } from './candidate.ts';
-export { describeNoEligibleAccount, ineligibleReason, knownUsage, selectAccount } from './select-account.ts';
+export { describeNoEligibleAccount, ineligibleReason, knownUsage, QUOTA_FRESH_MS, selectAccount } from './select-account.ts';
 export type { Selection, SelectionRequest } from './select-account.ts';
-export { RoutingState } from './routing-state.ts';
-export type { PoolCatalog } from './routing-state.ts';
+export { capacity, rankByStrategy, ringScore, seedHash } from './strategies.ts';
+export type { RoutingStrategy } from './strategies.ts';
+export { beginAttempt, closedCircuit, DEFAULT_CIRCUIT_SETTINGS, isBlocked, recordFailure, recordNeutral, recordSuccess } from './circuit-breaker.ts';
+export type { Circuit, CircuitSettings, CircuitState, Transition } from './circuit-breaker.ts';
+export { Bulkhead, createAdmission, DEFAULT_ADMISSION_LIMITS, overloaded } from './admission.ts';
+export type { Admission, AdmissionOutcome, BulkheadLimits, RouteClass } from './admission.ts';
+export { CIRCUIT_CHANNEL, RoutingState } from './routing-state.ts';
+export type { AttemptAdmission, PoolCatalog, PoolRoutingSettings } from './routing-state.ts';

@@ -1,7 +1,28 @@
 import type { Logger } from 'pino';
 import type { Db, Notifier } from '../db/index.ts';
 import { ROUTING_CHANNEL } from '../upstreams/index.ts';
+import type { Metrics } from '../metrics/index.ts';
 import type { Candidate } from './candidate.ts';
+import { beginAttempt, isBlocked, recordFailure, recordNeutral, recordSuccess, type Circuit, type Transition } from './circuit-breaker.ts';
+import type { RouteClass } from './admission.ts';
+import type { RoutingStrategy } from './strategies.ts';
+
+/** Channel carrying circuit transitions between web processes. Payload: JSON {key, circuit}. */
+export const CIRCUIT_CHANNEL = 'cxp_circuits';
+
+export type PoolRoutingSettings = {
+  strategy: RoutingStrategy;
+  ringSize: number;
+  stickyHttpSessions: boolean;
+  stickyWebsocketSessions: boolean;
+  promptCacheAffinity: boolean;
+  v1Enabled: boolean;
+};
+
+const DEFAULT_SETTINGS: PoolRoutingSettings = { strategy: 'bridge_ring', ringSize: 3, stickyHttpSessions: false, stickyWebsocketSessions: true, promptCacheAffinity: true, v1Enabled: true };
+const DEMOTION_MS = 60_000;
+
+export type AttemptAdmission = 'normal' | 'probe' | 'blocked';
 
 export type PoolCatalog = {
   /** false until any account of the pool reported its models: then unknown models pass through. */
@@ -10,7 +31,7 @@ export type PoolCatalog = {
   models: Map<string, { upstreamModelId: string; entry: Record<string, unknown> }>;
 };
 
-type PoolEntry = { loadedAt: number; candidates: Candidate[]; catalog: PoolCatalog };
+type PoolEntry = { loadedAt: number; candidates: Candidate[]; catalog: PoolCatalog; settings: PoolRoutingSettings };
 
 const SNAPSHOT_TTL_MS = 10_000;
 
@@ -26,14 +47,17 @@ export class RoutingState {
   #now: () => number;
   #pools = new Map<string, PoolEntry>();
   #loading = new Map<string, Promise<PoolEntry>>();
-  #rotation = 0;
   #pendingWrites = new Set<Promise<unknown>>();
+  #circuits = new Map<string, Circuit>();
+  #demotions = new Map<string, number>();
+  #metrics: Metrics | undefined;
 
-  constructor(deps: { db: Db; notifier: Notifier; log: Logger; now?: () => number }) {
+  constructor(deps: { db: Db; notifier: Notifier; log: Logger; now?: () => number; metrics?: Metrics }) {
     this.#db = deps.db;
     this.#notifier = deps.notifier;
     this.#log = deps.log;
     this.#now = deps.now ?? Date.now;
+    this.#metrics = deps.metrics;
   }
 
   async listen(): Promise<void> {
@@ -41,11 +65,83 @@ export class RoutingState {
       if (poolId === '*') this.#pools.clear();
       else this.#pools.delete(poolId);
     });
+    // Another process opened or closed a circuit: adopt its view so a broken account is skipped everywhere.
+    await this.#notifier.subscribe(CIRCUIT_CHANNEL, (payload) => {
+      try {
+        const { key, circuit } = JSON.parse(payload) as { key: string; circuit: Circuit };
+        this.#circuits.set(key, circuit);
+      } catch {
+        this.#log.warn('ignored a malformed circuit notification');
+      }
+    });
   }
 
-  nextRotation(): number {
-    this.#rotation = (this.#rotation + 1) % 1_000_000_007;
-    return this.#rotation;
+  async settings(poolId: string): Promise<PoolRoutingSettings> {
+    return (await this.#entry(poolId)).settings;
+  }
+
+  // ---- circuit breaker (scope: account, model, route class; shared by all keys) ----
+
+  static circuitKey(assignmentId: string, model: string, routeClass: RouteClass): string {
+    return `${assignmentId}|${model.toLowerCase()}|${routeClass}`;
+  }
+
+  isCircuitBlocked(assignmentId: string, model: string, routeClass: RouteClass): boolean {
+    return isBlocked(this.#circuits.get(RoutingState.circuitKey(assignmentId, model, routeClass)), this.#now());
+  }
+
+  /** Before an attempt: normal, a half-open probe, or blocked by an open circuit. */
+  beginAttempt(assignmentId: string, model: string, routeClass: RouteClass): AttemptAdmission {
+    const key = RoutingState.circuitKey(assignmentId, model, routeClass);
+    const admission = beginAttempt(this.#circuits.get(key), this.#now());
+    if (admission.kind !== 'blocked') this.#setCircuit(key, admission.circuit, admission.transition, routeClass, 'none');
+    return admission.kind;
+  }
+
+  recordAttempt(assignmentId: string, model: string, routeClass: RouteClass, admission: AttemptAdmission, verdict: 'success' | 'failure' | 'neutral', reasonClass: string): void {
+    if (admission === 'blocked') return;
+    const key = RoutingState.circuitKey(assignmentId, model, routeClass);
+    const current = this.#circuits.get(key);
+    const now = this.#now();
+    if (verdict === 'neutral') {
+      const next = recordNeutral(current, admission, now);
+      if (next) this.#circuits.set(key, next);
+      return;
+    }
+    const result = verdict === 'success' ? recordSuccess(current, admission, now) : recordFailure(current, admission, now);
+    this.#setCircuit(key, result.circuit, result.transition, routeClass, reasonClass);
+  }
+
+  #setCircuit(key: string, circuit: Circuit, transition: Transition | null, routeClass: RouteClass, reasonClass: string): void {
+    if (circuit.state === 'closed' && circuit.failures === 0 && !transition) this.#circuits.delete(key);
+    else this.#circuits.set(key, circuit);
+    if (!transition) return;
+    this.#metrics?.circuitTransitionCount.inc({ transition, route_class: routeClass, reason_class: reasonClass });
+    this.#log.info({ circuit: key.split('|')[0], transition, reason_class: reasonClass }, 'circuit transition');
+    this.#track(this.#notifier.publish(CIRCUIT_CHANNEL, JSON.stringify({ key, circuit })));
+  }
+
+  // ---- demotion (scope: key, model, account; 60 s after a route failure, cleared by success) ----
+
+  demote(apiKeyId: string, model: string, assignmentId: string): void {
+    this.#demotions.set(`${apiKeyId}|${model.toLowerCase()}|${assignmentId}`, this.#now() + DEMOTION_MS);
+  }
+
+  resolveDemotion(apiKeyId: string, model: string, assignmentId: string): void {
+    this.#demotions.delete(`${apiKeyId}|${model.toLowerCase()}|${assignmentId}`);
+  }
+
+  demotedFor(apiKeyId: string, model: string, candidates: readonly Candidate[]): Set<string> {
+    const now = this.#now();
+    const out = new Set<string>();
+    for (const candidate of candidates) {
+      const key = `${apiKeyId}|${model.toLowerCase()}|${candidate.assignmentId}`;
+      const until = this.#demotions.get(key);
+      if (until === undefined) continue;
+      if (until > now) out.add(candidate.assignmentId);
+      else this.#demotions.delete(key);
+    }
+    return out;
   }
 
   async candidates(poolId: string): Promise<Candidate[]> {
@@ -117,7 +213,7 @@ export class RoutingState {
 
   async #load(poolId: string): Promise<PoolEntry> {
     const loadedAt = this.#now();
-    const [rows, models] = await Promise.all([
+    const [rows, models, settingsRow] = await Promise.all([
       this.#db
         .selectFrom('pool_upstream_assignments as a')
         .innerJoin('upstream_identities as i', 'i.id', 'a.upstream_identity_id')
@@ -148,7 +244,18 @@ export class RoutingState {
         .where('a.status', '<>', 'deleted')
         .execute(),
       this.#db.selectFrom('models').select(['exposed_model_id', 'upstream_model_id', 'metadata', 'status']).where('pool_id', '=', poolId).execute(),
+      this.#db.selectFrom('pool_routing_settings').selectAll().where('pool_id', '=', poolId).executeTakeFirst(),
     ]);
+    const settings: PoolRoutingSettings = settingsRow
+      ? {
+          strategy: settingsRow.routing_strategy,
+          ringSize: Math.max(1, settingsRow.bridge_ring_size),
+          stickyHttpSessions: settingsRow.sticky_http_sessions,
+          stickyWebsocketSessions: settingsRow.sticky_websocket_sessions,
+          promptCacheAffinity: settingsRow.prompt_cache_affinity_enabled,
+          v1Enabled: settingsRow.v1_compatibility_enabled,
+        }
+      : DEFAULT_SETTINGS;
     const candidates: Candidate[] = rows.map((row) => {
       const observed = [row.primary_observed, row.secondary_observed].filter((d): d is Date => d instanceof Date).map((d) => d.getTime());
       return {
@@ -178,7 +285,7 @@ export class RoutingState {
       if (model.status === 'retired' || model.status === 'suppressed') continue;
       catalog.models.set(model.exposed_model_id, { upstreamModelId: model.upstream_model_id, entry: (model.metadata.upstream_entry ?? {}) as Record<string, unknown> });
     }
-    const entry = { loadedAt, candidates, catalog };
+    const entry = { loadedAt, candidates, catalog, settings };
     this.#pools.set(poolId, entry);
     return entry;
   }

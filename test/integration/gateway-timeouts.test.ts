@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.ts';
-import { seedPool, startGateway, type TestGateway } from '../support/gateway.ts';
+import { seedPool, sendUntilTried, startGateway, type TestGateway } from '../support/gateway.ts';
 
 let upstream: FakeUpstream;
 let gateway: TestGateway;
@@ -26,13 +26,16 @@ describe('timeouts and cancellation', () => {
   test('an upstream that never sends headers fails over to the next account', async () => {
     const seeded = await seedPool(gateway, upstream, 2);
     upstream.script(seeded.accounts[0]!.accountId, { kind: 'stall', ms: 3000, on: 'responses' });
-    const started = Date.now();
-    for (let i = 0; i < 2; i++) {
+    const results = await sendUntilTried(upstream, seeded.accounts[0]!.accountId, async () => {
+      const started = Date.now();
       const response = await send(seeded.key);
-      expect(response.status).toBe(200);
-      expect(await response.text()).toContain('response.completed');
+      return { status: response.status, text: await response.text(), ms: Date.now() - started };
+    });
+    for (const result of results) {
+      expect(result.status).toBe(200);
+      expect(result.text).toContain('response.completed');
+      expect(result.ms).toBeLessThan(2500);
     }
-    expect(Date.now() - started).toBeLessThan(2500);
   });
 
   test('the last account timing out answers 502 in the envelope', async () => {

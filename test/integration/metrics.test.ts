@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.ts';
-import { seedPool, startGateway, type TestGateway } from '../support/gateway.ts';
+import { seedPool, sendUntilTried, startGateway, type TestGateway } from '../support/gateway.ts';
 
 let upstream: FakeUpstream;
 let open: TestGateway;
@@ -21,14 +21,14 @@ describe('/metrics', () => {
   test('open mode exposes request, stream, failover and account metrics without ids', async () => {
     const seeded = await seedPool(open, upstream, 2);
     upstream.script(seeded.accounts[0]!.accountId, { kind: 'status', status: 500, on: 'responses' });
-    for (let i = 0; i < 2; i++) {
+    await sendUntilTried(upstream, seeded.accounts[0]!.accountId, async () => {
       const response = await fetch(`${open.url}/backend-api/codex/responses`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${seeded.key}` },
         body: JSON.stringify({ model: 'gpt-5.4', instructions: '', input: [], stream: true }),
       });
       await response.text();
-    }
+    });
     const response = await fetch(`${open.url}/metrics`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toContain('text/plain');

@@ -78,3 +78,17 @@ export async function seedPool(gateway: TestGateway, upstream: FakeUpstream, acc
   const { key, apiKey } = await mintApiKey({ db: gateway.services.db, notifier: gateway.services.notifier }, cliActor(), { pool: pool.slug, label: 'test' });
   return { pool, accounts: added, key, apiKey };
 }
+
+/**
+ * Routing spreads requests by hashing their ids, so which account a single request hits is not
+ * fixed. Sends until `accountId` has received a request (bounded), returning every result.
+ */
+export async function sendUntilTried<T>(upstream: FakeUpstream, accountId: string, send: () => Promise<T>, max = 40): Promise<T[]> {
+  const before = upstream.requests.filter((r) => r.accountId === accountId).length;
+  const results: T[] = [];
+  for (let i = 0; i < max; i++) {
+    results.push(await send());
+    if (upstream.requests.filter((r) => r.accountId === accountId).length > before) return results;
+  }
+  throw new Error(`account ${accountId} was never tried in ${max} requests`);
+}
