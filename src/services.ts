@@ -37,7 +37,7 @@ export function createServices(config: Config, handle: DatabaseHandle, log: Logg
   const { db, notifier } = handle;
   const dispatcher = createUpstreamAgent(config.upstreamTimeouts);
   const metrics = createMetrics();
-  const routing = new RoutingState({ db, notifier, log, metrics });
+  const routing = new RoutingState({ db, notifier, log, metrics, circuit: config.circuit });
   const credentials = new CredentialStore({ db, keyring: config.upstreamKeyring, notifier, dispatcher, issuer: config.authIssuer, log });
   const quota = new QuotaRecorder(db, log, (identityIds) => routing.quotaSaved(identityIds));
   const requestLog = new RequestLogWriter(db, log);

@@ -47,6 +47,8 @@ export type Config = {
   /** When set, /metrics needs `Authorization: Bearer <token>`. */
   metricsToken: string | null;
   /** Per route class bulkhead overrides, e.g. {"proxy_stream":{"max_concurrency":64}}. */
+  /** Circuit breaker: consecutive failures that open it, and how long it stays open before a probe. */
+  circuit: { failureThreshold: number; openMs: number };
   admissionLimits: Record<string, { max_concurrency?: number; queue_limit?: number; queue_timeout_ms?: number }>;
 };
 
@@ -191,6 +193,10 @@ export function parseConfig(env: NodeJS.ProcessEnv, options: { embeddedSecrets?:
       idleMs: parseInteger('CODEX_POOLER_UPSTREAM_IDLE_TIMEOUT_MS', env.CODEX_POOLER_UPSTREAM_IDLE_TIMEOUT_MS, 300_000, 100, 3_600_000),
     },
     metricsToken: env.CODEX_POOLER_METRICS_TOKEN?.trim() || null,
+    circuit: {
+      failureThreshold: parseInteger('CODEX_POOLER_CIRCUIT_FAILURE_THRESHOLD', env.CODEX_POOLER_CIRCUIT_FAILURE_THRESHOLD, 3, 1, 1000),
+      openMs: parseInteger('CODEX_POOLER_CIRCUIT_OPEN_SECONDS', env.CODEX_POOLER_CIRCUIT_OPEN_SECONDS, 60, 1, 86_400) * 1000,
+    },
     admissionLimits: parseAdmissionLimits(env.CODEX_POOLER_ADMISSION_LIMITS),
     maxRequestBodyBytes: parseInteger('CODEX_POOLER_MAX_BODY_BYTES', env.CODEX_POOLER_MAX_BODY_BYTES, 32 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   };

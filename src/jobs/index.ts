@@ -2,8 +2,9 @@ export { startJobRunner } from './runner.ts';
 export type { JobRole, JobRunner } from './runner.ts';
 export type { JobDefinition, JobContext } from './definitions.ts';
 import { pruneExpiredSessions } from './prune-expired-sessions.ts';
+import { pollAccountQuota } from './poll-account-quota.ts';
 import { refreshExpiringCredentials } from './refresh-expiring-credentials.ts';
 import type { JobDefinition } from './definitions.ts';
 
 /** Every job this build knows; each role decides whether it consumes or schedules them. */
-export const JOB_DEFINITIONS: readonly JobDefinition[] = [pruneExpiredSessions, refreshExpiringCredentials];
+export const JOB_DEFINITIONS: readonly JobDefinition[] = [pruneExpiredSessions, refreshExpiringCredentials, pollAccountQuota];

@@ -1,7 +1,7 @@
 import { PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
 import type { Db, JobDatabase } from '../db/index.ts';
-import type { CredentialStore } from '../upstreams/index.ts';
+import type { AccountDeps, CredentialStore } from '../upstreams/index.ts';
 import type { JobDefinition } from './definitions.ts';
 
 /** What this process does with jobs: web only enqueues, worker consumes, scheduler owns cron. */
@@ -19,6 +19,7 @@ export type JobRunnerOptions = {
   cronOverrides?: Record<string, string>;
   now?: () => Date;
   credentials?: CredentialStore | null;
+  accountDeps?: AccountDeps | null;
 };
 
 export type JobRunner = {
@@ -51,7 +52,7 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunn
     }
   }
   if (role.consume) {
-    const context = { db: options.db, log, now: options.now ?? (() => new Date()), credentials: options.credentials ?? null };
+    const context = { db: options.db, log, now: options.now ?? (() => new Date()), credentials: options.credentials ?? null, accountDeps: options.accountDeps ?? null };
     for (const definition of options.definitions) {
       await boss.work(definition.name, { batchSize: 1, localConcurrency: Math.max(1, Math.min(options.queueLimit, 4)), pollingIntervalSeconds: 2 }, async (jobs) => {
         const results = [];

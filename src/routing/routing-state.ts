@@ -3,7 +3,7 @@ import type { Db, Notifier } from '../db/index.ts';
 import { ROUTING_CHANNEL } from '../upstreams/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import type { Candidate } from './candidate.ts';
-import { beginAttempt, isBlocked, recordFailure, recordNeutral, recordSuccess, type Circuit, type Transition } from './circuit-breaker.ts';
+import { beginAttempt, DEFAULT_CIRCUIT_SETTINGS, isBlocked, recordFailure, recordNeutral, recordSuccess, type Circuit, type CircuitSettings, type Transition } from './circuit-breaker.ts';
 import type { RouteClass } from './admission.ts';
 import type { RoutingStrategy } from './strategies.ts';
 
@@ -51,13 +51,15 @@ export class RoutingState {
   #circuits = new Map<string, Circuit>();
   #demotions = new Map<string, number>();
   #metrics: Metrics | undefined;
+  #circuitSettings: CircuitSettings;
 
-  constructor(deps: { db: Db; notifier: Notifier; log: Logger; now?: () => number; metrics?: Metrics }) {
+  constructor(deps: { db: Db; notifier: Notifier; log: Logger; now?: () => number; metrics?: Metrics; circuit?: Partial<CircuitSettings> }) {
     this.#db = deps.db;
     this.#notifier = deps.notifier;
     this.#log = deps.log;
     this.#now = deps.now ?? Date.now;
     this.#metrics = deps.metrics;
+    this.#circuitSettings = { ...DEFAULT_CIRCUIT_SETTINGS, ...deps.circuit };
   }
 
   async listen(): Promise<void> {
@@ -87,13 +89,13 @@ export class RoutingState {
   }
 
   isCircuitBlocked(assignmentId: string, model: string, routeClass: RouteClass): boolean {
-    return isBlocked(this.#circuits.get(RoutingState.circuitKey(assignmentId, model, routeClass)), this.#now());
+    return isBlocked(this.#circuits.get(RoutingState.circuitKey(assignmentId, model, routeClass)), this.#now(), this.#circuitSettings);
   }
 
   /** Before an attempt: normal, a half-open probe, or blocked by an open circuit. */
   beginAttempt(assignmentId: string, model: string, routeClass: RouteClass): AttemptAdmission {
     const key = RoutingState.circuitKey(assignmentId, model, routeClass);
-    const admission = beginAttempt(this.#circuits.get(key), this.#now());
+    const admission = beginAttempt(this.#circuits.get(key), this.#now(), this.#circuitSettings);
     if (admission.kind !== 'blocked') this.#setCircuit(key, admission.circuit, admission.transition, routeClass, 'none');
     return admission.kind;
   }
@@ -108,7 +110,7 @@ export class RoutingState {
       if (next) this.#circuits.set(key, next);
       return;
     }
-    const result = verdict === 'success' ? recordSuccess(current, admission, now) : recordFailure(current, admission, now);
+    const result = verdict === 'success' ? recordSuccess(current, admission, now, this.#circuitSettings) : recordFailure(current, admission, now, this.#circuitSettings);
     this.#setCircuit(key, result.circuit, result.transition, routeClass, reasonClass);
   }
 

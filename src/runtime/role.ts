@@ -154,6 +154,7 @@ export async function runRole(plan: RolePlan, options: RoleOptions): Promise<num
         log: log.child({ component: 'jobs' }),
         queueLimit: config.jobsQueueLimit,
         credentials: services.credentials,
+        accountDeps: services.accountDeps,
         ...(cronOverrides ? { cronOverrides } : {}),
       });
       steps.push({ name: 'jobs', stop: () => jobs.stop(config.shutdownGraceMs) });

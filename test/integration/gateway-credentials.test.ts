@@ -86,7 +86,7 @@ describe('credential refresh', () => {
     const { key } = await expiringPool();
     const before = upstream.tokenCalls;
     const services = gateway.services;
-    const result = (await refreshExpiringCredentials.run({ db: services.db, log: services.log, now: () => new Date(), credentials: services.credentials }, {})) as { outcomes: Record<string, number> };
+    const result = (await refreshExpiringCredentials.run({ db: services.db, log: services.log, now: () => new Date(), credentials: services.credentials, accountDeps: services.accountDeps }, {})) as { outcomes: Record<string, number> };
     expect(result.outcomes.refreshed).toBeGreaterThanOrEqual(1);
     const afterJob = upstream.tokenCalls;
     expect(afterJob - before).toBe(result.outcomes.refreshed);
