@@ -78,8 +78,10 @@ describe('upstream body rewriting', () => {
     expect(upstreamCompactBody({ model: 'm', input: [{}], stream: true, store: true, prompt_cache_key: 'k' }, 'm')).toEqual({ model: 'm', input: [{}], prompt_cache_key: 'k', instructions: '' });
     expect(() => upstreamCompactBody({ model: 'm', input: [] }, 'm')).toThrow('non-empty');
   });
-  test('affinity comes from prompt_cache_key, then the session header', () => {
-    expect(affinityKeyOf({ prompt_cache_key: 'conv-1' }, { session_id: 's' })).toBe('pck:conv-1');
+  test('affinity comes from the session header, then prompt_cache_key (at most 256 bytes)', () => {
+    expect(affinityKeyOf({ prompt_cache_key: 'conv-1' }, { session_id: 's' })).toBe('sid:s');
+    expect(affinityKeyOf({ prompt_cache_key: 'conv-1' }, {})).toBe('pck:conv-1');
+    expect(affinityKeyOf({ prompt_cache_key: 'x'.repeat(257) }, {})).toBeNull();
     expect(affinityKeyOf({}, { session_id: 's' })).toBe('sid:s');
     expect(affinityKeyOf({}, {})).toBeNull();
   });
