@@ -32,3 +32,5 @@ export type {
   TokenUsage,
 } from './pricing-feed.ts';
 export type { AccountingTables, PricingSnapshotTable } from './pricing.table.ts';
+export { ledgerEntries, PriceBook, writeLedger } from './ledger.ts';
+export type { LedgerRequest, ServedUsage } from './ledger.ts';

@@ -52,6 +52,8 @@ export type DispatchPlan = {
   affinityKey: string | null;
   forwardClientHeaders: boolean;
   routeClass: RouteClass;
+  /** The service tier the upstream body asks for (prices differ per tier). */
+  serviceTier?: string | null;
   /** How the answer reaches a /v1 client; absent for the native backend (bytes relayed untouched). */
   relay?: ClientRelay;
   /** The pool catalog's ETag, sent as x-models-etag on successful native streams. */
@@ -283,12 +285,29 @@ export async function dispatchToPool(deps: GatewayDeps, key: AuthenticatedKey, r
         upstream_account_email: chosen?.email ?? null,
         upstream_plan: chosen?.plan ?? null,
         reasoning_effort: null,
-        service_tier: null,
-        requested_service_tier: null,
+        service_tier: plan.serviceTier ?? null,
+        requested_service_tier: plan.serviceTier ?? null,
         actual_service_tier: null,
         routing_reason: routingReason,
       },
       attempts,
+      ledger: rejected
+        ? undefined
+        : {
+            requestId,
+            attemptId: (attempts.at(-1)?.id as string | undefined) ?? null,
+            poolId: key.poolId,
+            apiKeyId: key.id,
+            assignmentId: chosen?.assignmentId ?? null,
+            identityId: chosen?.identityId ?? null,
+            model: plan.upstreamModel,
+            serviceTier: plan.serviceTier ?? null,
+            transport: plan.transport,
+            estimatedInputTokens: Math.ceil(plan.body.length / 4),
+            usage,
+            served: usage !== null || (outcome?.kind === 'done' && !outcome.cancelled && (status ?? 500) < 400),
+            occurredAt: new Date(deps.now()),
+          },
     });
   }
 }

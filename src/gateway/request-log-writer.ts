@@ -1,8 +1,11 @@
 import type { Logger } from 'pino';
+import { ledgerEntries, PriceBook, writeLedger, type LedgerRequest } from '../accounting/index.ts';
+import type { NewLedgerEntry } from '../accounting/ledger.table.ts';
 import type { Db } from '../db/index.ts';
 import type { NewAttemptRow, NewRequestRow } from './request-log.table.ts';
 
-export type RequestLogRecord = { request: NewRequestRow & { id: string }; attempts: NewAttemptRow[] };
+/** One finished request: its log row, its attempts and, when it reached the routing stage, its ledger facts. */
+export type RequestLogRecord = { request: NewRequestRow & { id: string }; attempts: NewAttemptRow[]; ledger?: LedgerRequest };
 
 const FLUSH_INTERVAL_MS = 500;
 const FLUSH_BATCH = 200;
@@ -21,10 +24,12 @@ export class RequestLogWriter {
   #chain: Promise<void> = Promise.resolve();
   #failures = 0;
   #closed = false;
+  #prices: PriceBook;
 
   constructor(db: Db, log: Logger) {
     this.#db = db;
     this.#log = log;
+    this.#prices = new PriceBook(db);
   }
 
   get pending(): number {
@@ -57,10 +62,18 @@ export class RequestLogWriter {
     while (this.#buffer.length > 0) {
       const batch = this.#buffer.splice(0, FLUSH_BATCH);
       try {
+        // Prices are resolved before the transaction: the embedded database has one session.
+        const ledger: NewLedgerEntry[] = [];
+        for (const record of batch) {
+          if (!record.ledger) continue;
+          const price = await this.#prices.priceFor(record.ledger.model, record.ledger.serviceTier, record.ledger.estimatedInputTokens).catch(() => null);
+          ledger.push(...ledgerEntries(record.ledger, price));
+        }
         await this.#db.transaction().execute(async (tx) => {
           await tx.insertInto('requests').values(batch.map((r) => r.request)).onConflict((oc) => oc.column('correlation_id').doNothing()).execute();
           const attempts = batch.flatMap((r) => r.attempts);
           if (attempts.length) await tx.insertInto('attempts').values(attempts).onConflict((oc) => oc.columns(['request_id', 'attempt_number']).doNothing()).execute();
+          await writeLedger(tx, ledger);
         });
         this.#failures = 0;
       } catch (error) {

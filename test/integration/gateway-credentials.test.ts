@@ -111,6 +111,14 @@ describe('request logs', () => {
     expect(row.upstream_identity_id).toBe(seeded.accounts[0]!.identityId);
     const attempts = await gateway.services.db.selectFrom('attempts').selectAll().where('request_id', '=', row.id).execute();
     expect(attempts).toHaveLength(1);
+    const ledger = await gateway.services.db.selectFrom('ledger_entries').selectAll().where('request_id', '=', row.id).orderBy('entry_kind').execute();
+    expect(ledger.map((e) => e.entry_kind)).toEqual(['reservation', 'settlement']);
+    const settlement = ledger.find((e) => e.entry_kind === 'settlement')!;
+    expect(settlement).toMatchObject({ usage_status: 'usage_known', input_tokens: row.input_tokens, output_tokens: row.output_tokens, api_key_id: seeded.apiKey.id });
+    // gpt-5.4 is in the vendored price feed: the settlement carries a real cost.
+    expect(Number(settlement.settled_cost_micros)).toBeGreaterThan(0);
+    const bucket = await gateway.services.db.selectFrom('api_key_usage_buckets').selectAll().where('api_key_id', '=', seeded.apiKey.id).execute();
+    expect(bucket.reduce((n, b) => n + Number(b.request_count), 0)).toBe(1);
     const stored = JSON.stringify([row, attempts]);
     // The public prefix identifies the key (spec); the full key and its secret never appear.
     expect(stored).not.toContain(seeded.key);

@@ -1,5 +1,7 @@
 import type { TestProject } from 'vitest/node';
-import { openDatabase, migrateToLatest } from '../../src/db/index.ts';
+import pino from 'pino';
+import { openDatabase } from '../../src/db/index.ts';
+import { migrateAndImportPricing } from '../../src/runtime/migrate.ts';
 import { createScratchDatabase } from './database.ts';
 
 declare module 'vitest' {
@@ -8,12 +10,13 @@ declare module 'vitest' {
   }
 }
 
-/** One fresh, migrated PostgreSQL database per test run, dropped at the end. */
+/** One fresh, migrated PostgreSQL database (with the vendored prices) per test run, dropped at the end. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const scratch = await createScratchDatabase('run');
   const handle = await openDatabase({ kind: 'postgres', url: scratch.url, poolSize: 2, ipv6: false }, { onError: () => {} });
   try {
-    await migrateToLatest(handle.db);
+    // What `codex-pooler migrate` does: the schema, then the vendored pricing feed.
+    await migrateAndImportPricing(handle.db, pino({ level: 'silent' }));
   } finally {
     await handle.close();
   }
