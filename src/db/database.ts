@@ -1,4 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
+import type { LedgerTables } from '../accounting/ledger.table.ts';
 import type { AccountingTables } from '../accounting/pricing.table.ts';
 import type { ApiKeyTables } from '../api-keys/api-key.table.ts';
 import type { AuditTables } from '../audit/audit.table.ts';
@@ -15,6 +16,7 @@ export interface Database
     OperatorTables,
     RequestLogTables,
     AccountingTables,
+    LedgerTables,
     AuditTables {}
 
 export type Db = Kysely<Database>;
