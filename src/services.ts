@@ -3,6 +3,7 @@ import type { Agent } from 'undici';
 import { ApiKeyCache } from './api-keys/index.ts';
 import type { Config } from './config/index.ts';
 import type { DatabaseHandle, Db, Notifier } from './db/index.ts';
+import { KeyPolicyGate } from './accounting/index.ts';
 import { RequestLogWriter } from './gateway/request-log-writer.ts';
 import { createMetrics, type Metrics } from './metrics/index.ts';
 import { createAdmission, RoutingState, type Admission } from './routing/index.ts';
@@ -27,6 +28,7 @@ export type Services = {
   accountDeps: AccountDeps;
   metrics: Metrics;
   admission: Admission;
+  keyPolicies: KeyPolicyGate;
   /** Starts cache invalidation listeners; only long-running web processes need them. */
   listen(): Promise<void>;
   /** Flushes async writers (request logs, quota evidence) and closes upstream connections. */
@@ -43,6 +45,7 @@ export function createServices(config: Config, handle: DatabaseHandle, log: Logg
   const requestLog = new RequestLogWriter(db, log);
   const apiKeys = new ApiKeyCache(db);
   const admission = createAdmission(config.admissionLimits, (routeClass, outcome) => metrics.admissionCount.inc({ route_class: routeClass, outcome }));
+  const keyPolicies = new KeyPolicyGate(db);
   const accountDeps: AccountDeps = { db, keyring: config.upstreamKeyring, notifier, dispatcher, upstreamBaseUrl: config.upstreamBaseUrl, log };
   return {
     config,
@@ -59,8 +62,10 @@ export function createServices(config: Config, handle: DatabaseHandle, log: Logg
     accountDeps,
     metrics,
     admission,
+    keyPolicies,
     async listen() {
       await apiKeys.listen(notifier);
+      await keyPolicies.listen(notifier);
       await credentials.listen();
       await routing.listen();
     },

@@ -34,3 +34,8 @@ export type {
 export type { AccountingTables, PricingSnapshotTable } from './pricing.table.ts';
 export { ledgerEntries, PriceBook, writeLedger } from './ledger.ts';
 export type { LedgerRequest, ServedUsage } from './ledger.ts';
+export { checkLimits, effectiveLimits, policyError } from './key-policies.ts';
+export type { KeyLimits, KeyPolicy, KeyUsage, PolicyViolation } from './key-policies.ts';
+export { KeyPolicyGate } from './key-policy-gate.ts';
+export { listKeyLimits, setKeyLimits } from './key-limits.ts';
+export type { KeyLimitsView } from './key-limits.ts';

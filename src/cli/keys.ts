@@ -1,5 +1,6 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { listApiKeys, mintApiKey, revokeApiKey, type ApiKey } from '../api-keys/index.ts';
+import { setKeyLimits } from '../accounting/index.ts';
 import { cliActor } from '../audit/index.ts';
 import { findPool, listPools } from '../pools/index.ts';
 import type { OperatorContext } from './context.ts';
@@ -78,5 +79,42 @@ export function registerKeyCommands(program: Command, ctx: OperatorContext): voi
       const deps = await ctx.deps();
       const key = await revokeApiKey(deps, cliActor(), ref);
       ctx.io.stdout(`revoked key ${key.prefix}\n`);
+    });
+
+  const count = (value: string) => {
+    if (!/^\d+$/.test(value) || Number(value) <= 0) throw new InvalidArgumentError('expected a positive integer');
+    return Number(value);
+  };
+  keys
+    .command('limits')
+    .description('set a key\'s limits for all models or one model (enforced before anything is sent upstream)')
+    .argument('<key>', 'key id or prefix (sk-cxp-<12 hex>)')
+    .option('--model <model>', 'limits for this model only (else the default for every model)')
+    .option('--rpm <n>', 'requests per rolling minute', count)
+    .option('--tokens-per-day <n>', 'tokens per UTC day', count)
+    .option('--tokens-per-week <n>', 'tokens per rolling 7 days', count)
+    .option('--max-input-tokens <n>', 'estimated input tokens per request', count)
+    .option('--max-output-tokens <n>', 'requested output tokens per request', count)
+    .option('--clear', 'remove these limits')
+    .option('--json', 'print the key\'s limits as a JSON array')
+    .action(async (ref: string, options: { model?: string; rpm?: number; tokensPerDay?: number; tokensPerWeek?: number; maxInputTokens?: number; maxOutputTokens?: number; clear?: boolean; json?: boolean }) => {
+      const deps = await ctx.deps();
+      const limits = await setKeyLimits(deps, cliActor(), ref, {
+        model: options.model ?? null,
+        max_requests_per_minute: options.rpm ?? null,
+        max_tokens_per_day: options.tokensPerDay ?? null,
+        max_tokens_per_week: options.tokensPerWeek ?? null,
+        max_input_tokens_per_request: options.maxInputTokens ?? null,
+        max_output_tokens_per_request: options.maxOutputTokens ?? null,
+        clear: Boolean(options.clear),
+      });
+      if (options.json) return printJson(ctx.io, limits);
+      if (limits.length === 0) return ctx.io.stdout('no limits on this key\n');
+      ctx.io.stdout(
+        formatTable(
+          ['SCOPE', 'MODEL', 'RPM', 'TOKENS/DAY', 'TOKENS/WEEK', 'MAX IN', 'MAX OUT'],
+          limits.map((l) => [l.scope, dash(l.model), dash(l.max_requests_per_minute), dash(l.max_tokens_per_day), dash(l.max_tokens_per_week), dash(l.max_input_tokens_per_request), dash(l.max_output_tokens_per_request)]),
+        ),
+      );
     });
 }

@@ -84,13 +84,22 @@ function authenticate(services: Services, surface: KeySurface) {
   };
 }
 
-/** Runs work under the route class bulkhead; the lease is held until the answer (stream included) ends. */
-async function admitted(services: Services, routeClass: RouteClass, work: () => Promise<void>): Promise<void> {
-  const release = await services.admission[routeClass].acquire();
+/**
+ * Key limits first (a refused request costs nothing upstream), then the route class bulkhead; both
+ * are held until the answer, stream included, has ended.
+ */
+async function admitted(services: Services, request: FastifyRequest, guard: { routeClass: RouteClass; model: string; body: JsonObject; bytes: number }, work: () => Promise<void>): Promise<void> {
+  const maxOutput = typeof guard.body.max_output_tokens === 'number' ? guard.body.max_output_tokens : 0;
+  const finished = await services.keyPolicies.admit(request.poolKey!.id, guard.model, { inputTokens: Math.ceil(guard.bytes / 4), outputTokens: maxOutput });
   try {
-    await work();
+    const release = await services.admission[guard.routeClass].acquire();
+    try {
+      await work();
+    } finally {
+      release();
+    }
   } finally {
-    release();
+    finished();
   }
 }
 
@@ -137,7 +146,8 @@ function registerBackendRoutes(scope: FastifyInstance, services: Services, deps:
     const upstreamBody = upstreamResponsesBody(body, upstreamModel);
     const stream = upstreamBody.stream === true;
     const catalog = await catalogBody(services, key.poolId);
-    await admitted(services, stream ? 'proxy_stream' : 'proxy_http', () => dispatchToPool(deps, key, request, reply, {
+    const bytes = Buffer.from(JSON.stringify(upstreamBody));
+    await admitted(services, request, { routeClass: stream ? 'proxy_stream' : 'proxy_http', model: requestedModel, body, bytes: bytes.length }, () => dispatchToPool(deps, key, request, reply, {
       routeClass: stream ? 'proxy_stream' : 'proxy_http',
       modelsEtag: catalog.etag,
       endpoint: '/backend-api/codex/responses',
@@ -148,7 +158,7 @@ function registerBackendRoutes(scope: FastifyInstance, services: Services, deps:
       requestedModel,
       upstreamModel,
       serviceTier: typeof upstreamBody.service_tier === 'string' ? upstreamBody.service_tier : null,
-      body: Buffer.from(JSON.stringify(upstreamBody)),
+      body: bytes,
       affinityKey: affinityKeyOf(body, request.headers),
       forwardClientHeaders: true,
     }));
@@ -158,7 +168,8 @@ function registerBackendRoutes(scope: FastifyInstance, services: Services, deps:
     const body = jsonBody(request);
     const requestedModel = requireModel(body);
     const upstreamModel = await resolveModel(services, key.poolId, requestedModel);
-    await admitted(services, 'proxy_compact', () => dispatchToPool(deps, key, request, reply, {
+    const compactBody = Buffer.from(JSON.stringify(upstreamCompactBody(body, upstreamModel)));
+    await admitted(services, request, { routeClass: 'proxy_compact', model: requestedModel, body, bytes: compactBody.length }, () => dispatchToPool(deps, key, request, reply, {
       routeClass: 'proxy_compact',
       endpoint: '/backend-api/codex/responses/compact',
       upstreamPath: '/backend-api/codex/responses/compact',
@@ -167,7 +178,7 @@ function registerBackendRoutes(scope: FastifyInstance, services: Services, deps:
       failover: false,
       requestedModel,
       upstreamModel,
-      body: Buffer.from(JSON.stringify(upstreamCompactBody(body, upstreamModel))),
+      body: compactBody,
       affinityKey: affinityKeyOf(body, request.headers),
       forwardClientHeaders: true,
     }));
@@ -200,7 +211,8 @@ async function dispatchV1(services: Services, deps: GatewayDeps, request: Fastif
   const upstreamModel = await resolveModel(services, key.poolId, requestedModel);
   const upstreamBody = upstreamResponsesBody({ ...plan.body, stream: true, store: false }, upstreamModel);
   const routeClass = plan.clientStream ? 'proxy_stream' : 'proxy_http';
-  await admitted(services, routeClass, () => dispatchToPool(deps, key, request, reply, {
+  const bytes = Buffer.from(JSON.stringify(upstreamBody));
+  await admitted(services, request, { routeClass, model: requestedModel, body: plan.body, bytes: bytes.length }, () => dispatchToPool(deps, key, request, reply, {
     routeClass,
     endpoint: '/backend-api/codex/responses',
     upstreamPath: '/backend-api/codex/responses',
@@ -210,7 +222,7 @@ async function dispatchV1(services: Services, deps: GatewayDeps, request: Fastif
     requestedModel,
     upstreamModel,
     serviceTier: typeof upstreamBody.service_tier === 'string' ? upstreamBody.service_tier : null,
-    body: Buffer.from(JSON.stringify(upstreamBody)),
+    body: bytes,
     affinityKey: affinityKeyOf(plan.body, request.headers),
     forwardClientHeaders: false,
     relay: plan.relay(requestedModel),
