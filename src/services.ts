@@ -41,7 +41,7 @@ export function createServices(config: Config, handle: DatabaseHandle, log: Logg
   const metrics = createMetrics();
   const routing = new RoutingState({ db, notifier, log, metrics, circuit: config.circuit });
   const credentials = new CredentialStore({ db, keyring: config.upstreamKeyring, notifier, dispatcher, issuer: config.authIssuer, log });
-  const quota = new QuotaRecorder(db, log, (identityIds) => routing.quotaSaved(identityIds));
+  const quota = new QuotaRecorder(db, log, (observation) => routing.applyQuotaEvidence(observation.identityId, observation.windows, observation.observedAt));
   const requestLog = new RequestLogWriter(db, log);
   const apiKeys = new ApiKeyCache(db);
   const admission = createAdmission(config.admissionLimits, (routeClass, outcome) => metrics.admissionCount.inc({ route_class: routeClass, outcome }));

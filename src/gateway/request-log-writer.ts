@@ -8,7 +8,8 @@ import type { NewAttemptRow, NewRequestRow } from './request-log.table.ts';
 export type RequestLogRecord = { request: NewRequestRow & { id: string }; attempts: NewAttemptRow[]; ledger?: LedgerRequest };
 
 const FLUSH_INTERVAL_MS = 500;
-const FLUSH_BATCH = 200;
+// Small batches keep each insert's build-and-serialize step from blocking the event loop for long.
+const FLUSH_BATCH = 50;
 const MAX_BUFFERED = 20_000;
 const MAX_FLUSH_FAILURES = 5;
 

@@ -6,8 +6,9 @@ export type BulkheadLimits = { max_concurrency: number; queue_limit: number; que
 export const DEFAULT_ADMISSION_LIMITS: Record<RouteClass, BulkheadLimits> = {
   proxy_http: { max_concurrency: 32, queue_limit: 128, queue_timeout_ms: 10_000 },
   proxy_control: { max_concurrency: 8, queue_limit: 16, queue_timeout_ms: 5_000 },
-  proxy_stream: { max_concurrency: 24, queue_limit: 96, queue_timeout_ms: 10_000 },
-  proxy_websocket: { max_concurrency: 24, queue_limit: 96, queue_timeout_ms: 10_000 },
+  // Streams mostly wait on the upstream; the performance budget asks for >= 2,000 open at once per process.
+  proxy_stream: { max_concurrency: 2048, queue_limit: 512, queue_timeout_ms: 10_000 },
+  proxy_websocket: { max_concurrency: 2048, queue_limit: 512, queue_timeout_ms: 10_000 },
   proxy_compact: { max_concurrency: 8, queue_limit: 32, queue_timeout_ms: 10_000 },
   file_upload: { max_concurrency: 4, queue_limit: 8, queue_timeout_ms: 5_000 },
   audio_transcription: { max_concurrency: 4, queue_limit: 8, queue_timeout_ms: 5_000 },

@@ -158,11 +158,26 @@ export class RoutingState {
     this.#pools.delete(poolId);
   }
 
-  /** New quota evidence was stored: pools holding these accounts reload on next use. */
-  quotaSaved(identityIds: string[]): void {
-    const ids = new Set(identityIds);
-    for (const [poolId, entry] of this.#pools) {
-      if (entry.candidates.some((c) => ids.has(c.identityId))) this.#pools.delete(poolId);
+  /**
+   * New quota evidence from this process's own traffic: applied to the cached snapshots in place, so
+   * the hot path never waits on a reload for it (the database copy is written in the background).
+   */
+  applyQuotaEvidence(identityId: string, windows: readonly { quotaKey: string; windowKind: 'primary' | 'secondary'; usedPercent: number | null; resetAt: Date | null }[], observedAt: Date): void {
+    for (const entry of this.#pools.values()) {
+      for (const candidate of entry.candidates) {
+        if (candidate.identityId !== identityId) continue;
+        for (const window of windows) {
+          if (window.quotaKey !== 'account') continue;
+          if (window.windowKind === 'primary') {
+            if (window.usedPercent !== null) candidate.quota.primaryUsedPercent = window.usedPercent;
+            candidate.quota.primaryResetAt = window.resetAt?.getTime() ?? candidate.quota.primaryResetAt;
+          } else {
+            if (window.usedPercent !== null) candidate.quota.secondaryUsedPercent = window.usedPercent;
+            candidate.quota.secondaryResetAt = window.resetAt?.getTime() ?? candidate.quota.secondaryResetAt;
+          }
+          candidate.quota.observedAt = Math.max(candidate.quota.observedAt ?? 0, observedAt.getTime());
+        }
+      }
     }
   }
 

@@ -13,10 +13,14 @@ export function seedHash(seed: string): bigint {
   return createHash('sha256').update(seed, 'utf8').digest().readBigUInt64BE(0);
 }
 
-const byRingDescending = (seed: string) => (a: Candidate, b: Candidate) => {
-  const ra = ringScore(seed, a.assignmentId);
-  const rb = ringScore(seed, b.assignmentId);
-  return ra < rb ? 1 : ra > rb ? -1 : a.assignmentId < b.assignmentId ? -1 : 1;
+/** A comparator by descending R(seed, id); scores are hashed once per candidate, not per comparison. */
+const byRingDescending = (seed: string, candidates: readonly Candidate[]) => {
+  const scores = new Map(candidates.map((c) => [c.assignmentId, ringScore(seed, c.assignmentId)]));
+  return (a: Candidate, b: Candidate) => {
+    const ra = scores.get(a.assignmentId)!;
+    const rb = scores.get(b.assignmentId)!;
+    return ra < rb ? 1 : ra > rb ? -1 : a.assignmentId < b.assignmentId ? -1 : 1;
+  };
 };
 
 /**
@@ -41,15 +45,15 @@ export function rankByStrategy(candidates: readonly Candidate[], strategy: Routi
       return [...list.slice(offset), ...list.slice(0, offset)];
     }
     case 'least_recent_success': {
-      const ring = byRingDescending(seed);
+      const ring = byRingDescending(seed, list);
       return list.sort((a, b) => (a.lastSuccessAt ?? 0) - (b.lastSuccessAt ?? 0) || ring(a, b));
     }
     case 'quota_first': {
-      const ring = byRingDescending(seed);
+      const ring = byRingDescending(seed, list);
       return list.sort((a, b) => capacity(b, now, freshMs) - capacity(a, now, freshMs) || ring(a, b));
     }
     default:
       // bridge_ring, also for any unknown value.
-      return list.sort(byRingDescending(seed));
+      return list.sort(byRingDescending(seed, list));
   }
 }

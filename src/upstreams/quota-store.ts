@@ -60,16 +60,17 @@ export class QuotaRecorder {
   #buffer: QuotaObservation[] = [];
   #timer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> = Promise.resolve();
-  #onSaved: (identityIds: string[]) => void;
+  #onObserved: (observation: QuotaObservation) => void;
 
-  constructor(db: Db, log: Logger, onSaved: (identityIds: string[]) => void = () => {}) {
+  constructor(db: Db, log: Logger, onObserved: (observation: QuotaObservation) => void = () => {}) {
     this.#db = db;
     this.#log = log;
-    this.#onSaved = onSaved;
+    this.#onObserved = onObserved;
   }
 
   record(observation: QuotaObservation): void {
     if (observation.windows.length === 0) return;
+    this.#onObserved(observation);
     this.#buffer.push(observation);
     this.#timer ??= setTimeout(() => void this.flush(), 250);
   }
@@ -83,7 +84,6 @@ export class QuotaRecorder {
     this.#flushing = this.#flushing.then(async () => {
       try {
         await saveQuotaWindows(this.#db, batch);
-        this.#onSaved([...new Set(batch.map((o) => o.identityId))]);
       } catch (error) {
         this.#log.warn({ err: error, observations: batch.length }, 'quota evidence could not be recorded');
       }

@@ -13,7 +13,8 @@ export function createUpstreamAgent(timeouts: UpstreamTimeouts): Agent {
     connect: { timeout: timeouts.connectMs },
     keepAliveTimeout: 30_000,
     keepAliveMaxTimeout: 120_000,
-    connections: 512,
+    // Every open stream holds one upstream connection: sized for thousands of concurrent streams.
+    connections: 4096,
     headersTimeout: timeouts.firstByteMs,
     bodyTimeout: timeouts.idleMs,
   });
@@ -25,9 +26,16 @@ const PRINTABLE = /^[\x20-\x7e]+$/;
 
 export type UpstreamAccountCredentials = { accessToken: string; chatgptAccountId: string | null };
 
+// Decoding the JWT per attempt costs tens of microseconds; tokens change only on refresh.
+const residencyCache = new Map<string, string | null>();
+
 export function residencyOf(accessToken: string): string | null {
-  const residency = parseTokenClaims(accessToken).residency;
-  if (!residency || residency === 'no_constraint' || !PRINTABLE.test(residency)) return null;
+  const cached = residencyCache.get(accessToken);
+  if (cached !== undefined) return cached;
+  const claimed = parseTokenClaims(accessToken).residency;
+  const residency = !claimed || claimed === 'no_constraint' || !PRINTABLE.test(claimed) ? null : claimed;
+  if (residencyCache.size >= 1024) residencyCache.clear();
+  residencyCache.set(accessToken, residency);
   return residency;
 }
 
