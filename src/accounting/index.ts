@@ -39,3 +39,9 @@ export type { KeyLimits, KeyPolicy, KeyUsage, PolicyViolation } from './key-poli
 export { KeyPolicyGate } from './key-policy-gate.ts';
 export { listKeyLimits, setKeyLimits } from './key-limits.ts';
 export type { KeyLimitsView } from './key-limits.ts';
+export { coveredDays, parseUtcDay, rebuildDailyRollups, staleRollupDays, utcDayOf, ROLLUP_CONTRACT_VERSION, ROLLUP_DIMENSIONS } from './rollups.ts';
+export type { RollupDimension, RollupRebuildResult, RollupTotals, TimeRange, UtcDay } from './rollups.ts';
+export { planUsageSources, usageReport, USAGE_GROUPINGS } from './usage-report.ts';
+export type { UsageGroupBy, UsageMeasures, UsageReport, UsageReportInput, UsageReportRow } from './usage-report.ts';
+export { describeModelPrice, listModelPrices } from './price-catalog.ts';
+export type { ModelPriceEntry, ModelPriceListing, TierPrice } from './price-catalog.ts';

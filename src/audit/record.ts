@@ -1,7 +1,9 @@
 import { jsonb, type Db, type Tx } from '../db/index.ts';
 import { sanitizeDetails } from './sanitize.ts';
 
-export type Actor = { type: 'user'; userId: string; label: string | null } | { type: 'system'; label: string };
+/** Who acted; `context` (client IP, HTTP request id) is filled by the admin API and lands on every audit row. */
+export type Actor = ({ type: 'user'; userId: string; label: string | null } | { type: 'system'; label: string }) & { context?: ActorContext };
+export type ActorContext = { ipAddress: string | null; correlationId: string | null };
 
 export type AuditEntry = {
   actor: Actor;
@@ -29,8 +31,8 @@ export async function recordAudit(db: Db | Tx, entry: AuditEntry): Promise<void>
       target_type: entry.targetType ?? null,
       target_id: entry.targetId ?? null,
       outcome: entry.outcome ?? 'success',
-      correlation_id: entry.correlationId ?? null,
-      ip_address: entry.ipAddress ?? null,
+      correlation_id: entry.correlationId ?? entry.actor.context?.correlationId ?? null,
+      ip_address: entry.ipAddress ?? entry.actor.context?.ipAddress ?? null,
       details: jsonb(sanitizeDetails(entry.details ?? {})),
     })
     .execute();

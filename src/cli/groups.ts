@@ -8,6 +8,8 @@ export const OPERATOR_GROUP_DESCRIPTIONS = {
   accounts: 'import, list, disable, enable and remove upstream ChatGPT accounts',
   keys: 'create, list and revoke Pool API keys',
   operators: 'manage admin UI operators (bootstrap the instance owner)',
+  pricing: 'import the model pricing feed, show and list model prices',
+  usage: 'requests, tokens and cost per day, key, account or model',
 } as const;
 
 export type OperatorGroup = keyof typeof OPERATOR_GROUP_DESCRIPTIONS;

@@ -8,6 +8,8 @@ import { EXIT_OK, type CliIo, type StdinNeed } from './io.ts';
 import { registerKeyCommands } from './keys.ts';
 import { registerOperatorCommands } from './operators.ts';
 import { registerPoolCommands } from './pools.ts';
+import { registerPricingCommands } from './pricing.ts';
+import { registerUsageCommand } from './usage.ts';
 
 /** The command ran somewhere else (a running server) and its output is already printed. */
 export class HandedOff extends Error {
@@ -24,6 +26,8 @@ export function registerOperatorGroups(program: Command, ctx: OperatorContext): 
   registerAccountCommands(program, ctx);
   registerKeyCommands(program, ctx);
   registerOperatorCommands(program, ctx);
+  registerPricingCommands(program, ctx);
+  registerUsageCommand(program, ctx);
 }
 
 /** How much stdin the parsed command will read: a forwarding CLI sends exactly that along. */
@@ -31,6 +35,7 @@ export function stdinNeedOf(action: Command): StdinNeed {
   const path = `${action.parent?.name() ?? ''} ${action.name()}`;
   if (path === 'operators bootstrap') return 'line';
   if (path === 'accounts import' && action.args[0] === '-') return 'all';
+  if (path === 'pricing import' && action.args[0] === '-') return 'all';
   return 'none';
 }
 

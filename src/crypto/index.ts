@@ -43,5 +43,5 @@ export {
   validatePasswordPolicy,
   verifyPassword,
 } from './passwords.ts';
-export { generateTotpSecret, openTotpSecret, sealTotpSecret, totpUri, verifyTotpCode } from './totp.ts';
+export { generateTotpSecret, openTotpSecret, sealTotpSecret, totpTimeStep, totpUri, verifyTotpCode } from './totp.ts';
 export { deriveKey, signPayload, verifySignature } from './hmac.ts';

@@ -28,8 +28,16 @@ export function openTotpSecret(keyring: Keyring, sealed: Pick<SealedSecret, 'key
 
 /** Accepts the current step and one step either side to absorb clock drift. */
 export function verifyTotpCode(secretBase32: string, code: string, now: Date = new Date()): boolean {
+  return totpTimeStep(secretBase32, code, now) !== null;
+}
+
+/**
+ * Like `verifyTotpCode`, but answers the RFC 6238 time step the code belongs to (or null), so a
+ * caller can refuse a code whose step was already used (replay protection).
+ */
+export function totpTimeStep(secretBase32: string, code: string, now: Date = new Date()): number | null {
   const token = code.replace(/\s+/g, '');
-  if (!/^\d{6}$/.test(token)) return false;
+  if (!/^\d{6}$/.test(token)) return null;
   try {
     const result = verifySync({
       secret: secretBase32,
@@ -37,10 +45,10 @@ export function verifyTotpCode(secretBase32: string, code: string, now: Date = n
       epoch: Math.floor(now.getTime() / 1000),
       epochTolerance: PERIOD_SECONDS,
     });
-    return result.valid;
+    return result.valid && 'timeStep' in result ? result.timeStep : null;
   } catch {
     // Malformed or too-short secrets are a failed verification, not a crash.
-    return false;
+    return null;
   }
 }
 

@@ -6,6 +6,7 @@ import type { AuditTables } from '../audit/audit.table.ts';
 import type { RequestLogTables } from '../gateway/request-log.table.ts';
 import type { OperatorTables } from '../operators/operator.table.ts';
 import type { PoolTables } from '../pools/pool.table.ts';
+import type { SettingsTables } from '../settings/settings.table.ts';
 import type { UpstreamTables } from '../upstreams/account.table.ts';
 
 /** Every table, merged from the domain that owns it. */
@@ -17,7 +18,8 @@ export interface Database
     RequestLogTables,
     AccountingTables,
     LedgerTables,
-    AuditTables {}
+    AuditTables,
+    SettingsTables {}
 
 export type Db = Kysely<Database>;
 export type Tx = Transaction<Database>;

@@ -3,6 +3,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import { pingDatabase, migrationsCurrent } from '../db/index.ts';
 import { PoolerError, toEnvelope } from '../errors.ts';
 import { asPoolerError } from './error-mapping.ts';
+import { registerAdminApi } from '../admin/index.ts';
 import { registerGatewayRoutes } from '../gateway/routes.ts';
 import { metricsTokenDigest, registerMetricsRoute, statusClass } from '../metrics/index.ts';
 import type { Services } from '../services.ts';
@@ -103,6 +104,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     access: services.config.metricsToken ? { mode: 'bearer', key, digest: metricsTokenDigest(key, services.config.metricsToken) } : { mode: 'open' },
   });
   await registerBootstrapRoutes(app, services);
+  await registerAdminApi(app, services);
   await registerGatewayRoutes(app, { services, drain });
   return app;
 }

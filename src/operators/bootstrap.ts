@@ -56,11 +56,11 @@ export async function bootstrapOwner(db: Db, actor: Actor, input: unknown, conte
       .execute();
     await recordAudit(tx, {
       actor,
-      action: 'platform.bootstrap',
+      action: 'auth.bootstrap',
       targetType: 'user',
       targetId: user.id,
       ipAddress: context.ipAddress ?? null,
-      details: { email_domain: user.email.split('@')[1] ?? null },
+      details: { email: user.email },
     });
     return { userId: user.id, email: user.email };
   });

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { recordAudit, type Actor } from '../audit/index.ts';
-import type { Db } from '../db/index.ts';
+import type { Db, Notifier } from '../db/index.ts';
 import { PoolerError, invalidInput } from '../errors.ts';
 import type { PoolRow, PoolStatus } from './pool.table.ts';
 
@@ -87,4 +87,28 @@ export async function deletePool(db: Db, actor: Actor, ref: string, options: { f
     await tx.deleteFrom('pools').where('id', '=', pool.id).execute();
     return pool;
   });
+}
+
+/**
+ * Changes a Pool's status (spec §6.1, `pool.status_update`). Archiving revokes the admins' Pool
+ * assignments. Keys of a Pool that is not active stop authenticating at once (caches are told).
+ */
+export async function setPoolStatus(deps: { db: Db; notifier: Notifier }, actor: Actor, ref: string, status: PoolStatus): Promise<Pool> {
+  const pool = await findPool(deps.db, ref);
+  if (pool.status === status) return pool;
+  const now = new Date();
+  const updated = await deps.db.transaction().execute(async (tx) => {
+    const row = await tx.updateTable('pools').set({ status, disabled_at: status === 'active' ? null : now, updated_at: now }).where('id', '=', pool.id).returningAll().executeTakeFirstOrThrow();
+    let revokedAssignments = 0;
+    if (status === 'archived') {
+      const result = await tx.updateTable('operator_pool_assignments').set({ status: 'revoked', revoked_at: now, updated_at: now }).where('pool_id', '=', pool.id).where('status', '=', 'active').executeTakeFirst();
+      revokedAssignments = Number(result.numUpdatedRows);
+    }
+    await recordAudit(tx, { actor, action: 'pool.status_update', poolId: pool.id, targetType: 'pool', targetId: pool.id, details: { previous_status: pool.status, new_status: status, revoked_operator_assignments: revokedAssignments } });
+    return row;
+  });
+  // Channel names of api-keys (API_KEY_CHANNEL) and upstreams (ROUTING_CHANNEL); both import this module.
+  await deps.notifier.publish('cxp_api_keys', '*');
+  await deps.notifier.publish('cxp_routing', pool.id);
+  return toPool(updated);
 }
