@@ -109,8 +109,12 @@ function jsonBody(request: FastifyRequest): JsonObject {
   return body as JsonObject;
 }
 
-async function resolveModel(services: Services, poolId: string, requested: string): Promise<string> {
-  const catalog = await services.routing.catalog(poolId);
+/** The key's model allow-list (null = every model, [] = none), then the pool catalog. */
+async function resolveModel(services: Services, key: AuthenticatedKey, requested: string): Promise<string> {
+  if (key.allowedModels !== null && !key.allowedModels.includes(requested.toLowerCase())) {
+    throw new PoolerError('model_not_allowed', 'api key is not allowed to use this model', { param: 'model' });
+  }
+  const catalog = await services.routing.catalog(key.poolId);
   const entry = catalog.models.get(requested.toLowerCase());
   if (entry) return entry.upstreamModelId;
   // A catalog that was never fetched cannot refuse anything: the upstream decides.
@@ -142,7 +146,7 @@ function registerBackendRoutes(scope: FastifyInstance, services: Services, deps:
     const key = request.poolKey!;
     const body = jsonBody(request);
     const requestedModel = requireModel(body);
-    const upstreamModel = await resolveModel(services, key.poolId, requestedModel);
+    const upstreamModel = await resolveModel(services, key, requestedModel);
     const upstreamBody = upstreamResponsesBody(body, upstreamModel);
     const stream = upstreamBody.stream === true;
     const catalog = await catalogBody(services, key.poolId);
@@ -167,7 +171,7 @@ function registerBackendRoutes(scope: FastifyInstance, services: Services, deps:
     const key = request.poolKey!;
     const body = jsonBody(request);
     const requestedModel = requireModel(body);
-    const upstreamModel = await resolveModel(services, key.poolId, requestedModel);
+    const upstreamModel = await resolveModel(services, key, requestedModel);
     const compactBody = Buffer.from(JSON.stringify(upstreamCompactBody(body, upstreamModel)));
     await admitted(services, request, { routeClass: 'proxy_compact', model: requestedModel, body, bytes: compactBody.length }, () => dispatchToPool(deps, key, request, reply, {
       routeClass: 'proxy_compact',
@@ -208,7 +212,7 @@ type V1Plan = { body: JsonObject; clientStream: boolean; relay: (model: string) 
 async function dispatchV1(services: Services, deps: GatewayDeps, request: FastifyRequest, reply: FastifyReply, plan: V1Plan): Promise<void> {
   const key = request.poolKey!;
   const requestedModel = requireModel(plan.body);
-  const upstreamModel = await resolveModel(services, key.poolId, requestedModel);
+  const upstreamModel = await resolveModel(services, key, requestedModel);
   const upstreamBody = upstreamResponsesBody({ ...plan.body, stream: true, store: false }, upstreamModel);
   const routeClass = plan.clientStream ? 'proxy_stream' : 'proxy_http';
   const bytes = Buffer.from(JSON.stringify(upstreamBody));

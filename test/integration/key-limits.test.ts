@@ -65,6 +65,17 @@ describe('key limits', () => {
     expect((await send(gateway, seeded.key, body({ model: 'gpt-5.4-mini', instructions: 'x'.repeat(2000) }))).status).toBe(200);
   });
 
+  test('a key restricted to some models is refused others with 403 model_not_allowed', async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'allowed-models');
+    await gateway.services.db.updateTable('api_keys').set({ allowed_model_identifiers: ['gpt-5.4-mini'] }).where('id', '=', seeded.apiKey.id).execute();
+    await gateway.services.notifier.publish('cxp_api_keys', seeded.apiKey.prefix);
+    await new Promise((r) => setTimeout(r, 100));
+    const refused = await send(gateway, seeded.key);
+    expect(refused.status).toBe(403);
+    expect(JSON.parse(refused.text).error).toMatchObject({ code: 'model_not_allowed', param: 'model' });
+    expect((await send(gateway, seeded.key, body({ model: 'GPT-5.4-mini' }))).status).toBe(200);
+  });
+
   test('bad limit input is refused and changes nothing', async () => {
     const seeded = await seedPool(gateway, upstream, 1, 'bad-limits');
     await expect(setKeyLimits(deps(), cliActor(), seeded.apiKey.prefix, { max_requests_per_minute: -1 })).rejects.toMatchObject({ code: 'invalid_request' });
