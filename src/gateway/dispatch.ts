@@ -52,6 +52,8 @@ export type DispatchPlan = {
   affinityKey: string | null;
   forwardClientHeaders: boolean;
   routeClass: RouteClass;
+  /** A previous response or encrypted reasoning item id this request continues (its account owns the state). */
+  continuationOf?: string | null;
   /** The service tier the upstream body asks for (prices differ per tier). */
   serviceTier?: string | null;
   /** How the answer reaches a /v1 client; absent for the native backend (bytes relayed untouched). */
@@ -160,6 +162,7 @@ export async function dispatchToPool(deps: GatewayDeps, key: AuthenticatedKey, r
       sticky: affinity !== null,
       isCircuitBlocked: (c) => deps.routing.isCircuitBlocked(c.assignmentId, plan.upstreamModel, plan.routeClass),
       demoted: deps.routing.demotedFor(key.id, plan.upstreamModel, candidates),
+      pinned: plan.continuationOf ? deps.routing.ownerOf(plan.continuationOf) : null,
     });
     if (selection.moved) routingReason = `affinity_moved:${selection.moved.reason}`;
     if (selection.ordered.length === 0) {
@@ -452,6 +455,7 @@ async function relayJson(deps: GatewayDeps, ctx: AttemptContext, response: Dispa
   if (raw === null) throw new PoolerError('invalid_upstream_response', 'upstream response is too large', { status: 502 });
   const payload = parseJson(raw);
   if (!payload) throw new PoolerError('invalid_upstream_response', 'upstream response was not valid json');
+  if (typeof payload.id === 'string') deps.routing.rememberOwner(payload.id, ctx.candidate.assignmentId);
   ctx.reply.hijack();
   ctx.markFirstByte();
   ctx.reply.raw.writeHead(response.statusCode, { ...relayedHeaders(response.headers, 'application/json'), 'x-request-id': ctx.request.id });
@@ -641,7 +645,16 @@ class StreamObserver {
       case 'response.done':
       case 'response.incomplete': {
         this.completed = true;
-        this.usage = usageFromPayload(parseEventData(event)) ?? this.usage;
+        const data = parseEventData(event);
+        this.usage = usageFromPayload(data) ?? this.usage;
+        const id = (data?.response as { id?: unknown } | undefined)?.id;
+        if (typeof id === 'string') this.#deps.routing.rememberOwner(id, this.#candidate.assignmentId);
+        return;
+      }
+      case 'response.output_item.done': {
+        // Encrypted reasoning can only be read by the account that wrote it.
+        const item = parseEventData(event)?.item as { type?: unknown; id?: unknown } | undefined;
+        if (item?.type === 'reasoning' && typeof item.id === 'string') this.#deps.routing.rememberOwner(item.id, this.#candidate.assignmentId);
         return;
       }
       case 'codex.rate_limits': {

@@ -42,6 +42,22 @@ export function upstreamCompactBody(body: JsonObject, upstreamModel: string): Js
 }
 
 /** Session identity for affinity: a prompt cache key, else the Codex session header. */
+/**
+ * The conversation state a request continues: `previous_response_id` (header or body), else the
+ * newest encrypted reasoning item replayed in `input`. Its owning account should serve it.
+ */
+export function continuationOf(body: JsonObject, headers: Record<string, string | string[] | undefined>): string | null {
+  const header = headers['x-codex-previous-response-id'];
+  if (typeof header === 'string' && header.trim()) return header.trim();
+  if (typeof body.previous_response_id === 'string' && body.previous_response_id.trim()) return body.previous_response_id.trim();
+  if (!Array.isArray(body.input)) return null;
+  for (let i = body.input.length - 1; i >= 0; i--) {
+    const item = body.input[i] as { type?: unknown; id?: unknown; encrypted_content?: unknown } | null;
+    if (item?.type === 'reasoning' && typeof item.id === 'string' && typeof item.encrypted_content === 'string' && item.encrypted_content) return item.id;
+  }
+  return null;
+}
+
 // Session headers in the routing spec's order (A2).
 const SESSION_HEADERS = ['x-codex-window-id', 'x-codex-session-id', 'session-id', 'x-session-id', 'x-session-affinity', 'session_id', 'x-codex-conversation-id'];
 

@@ -10,7 +10,7 @@ import type { Services } from '../services.ts';
 import { chatJsonRelay, chatStreamRelay, v1ResponsesJsonRelay, v1ResponsesStreamRelay, type ClientRelay } from './client-relay.ts';
 import { dispatchToPool, type GatewayDeps } from './dispatch.ts';
 import { chatToResponsesRequest, toUpstreamResponsesRequest, toV1Models, v1GatewayError } from './translate/index.ts';
-import { affinityKeyOf, requireModel, upstreamCompactBody, upstreamResponsesBody, type JsonObject } from './responses-body.ts';
+import { affinityKeyOf, continuationOf, requireModel, upstreamCompactBody, upstreamResponsesBody, type JsonObject } from './responses-body.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -164,6 +164,7 @@ function registerBackendRoutes(scope: FastifyInstance, services: Services, deps:
       serviceTier: typeof upstreamBody.service_tier === 'string' ? upstreamBody.service_tier : null,
       body: bytes,
       affinityKey: affinityKeyOf(body, request.headers),
+      continuationOf: continuationOf(body, request.headers),
       forwardClientHeaders: true,
     }));
   };
@@ -184,6 +185,7 @@ function registerBackendRoutes(scope: FastifyInstance, services: Services, deps:
       upstreamModel,
       body: compactBody,
       affinityKey: affinityKeyOf(body, request.headers),
+      continuationOf: continuationOf(body, request.headers),
       forwardClientHeaders: true,
     }));
   };
@@ -228,6 +230,7 @@ async function dispatchV1(services: Services, deps: GatewayDeps, request: Fastif
     serviceTier: typeof upstreamBody.service_tier === 'string' ? upstreamBody.service_tier : null,
     body: bytes,
     affinityKey: affinityKeyOf(plan.body, request.headers),
+    continuationOf: continuationOf(plan.body, request.headers),
     forwardClientHeaders: false,
     relay: plan.relay(requestedModel),
   }));

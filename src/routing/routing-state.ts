@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Db, Notifier } from '../db/index.ts';
 import { ROUTING_CHANNEL } from '../upstreams/index.ts';
@@ -21,6 +22,11 @@ export type PoolRoutingSettings = {
 
 const DEFAULT_SETTINGS: PoolRoutingSettings = { strategy: 'bridge_ring', ringSize: 3, stickyHttpSessions: false, stickyWebsocketSessions: true, promptCacheAffinity: true, v1Enabled: true };
 const DEMOTION_MS = 60_000;
+/** Channel carrying conversation ownership: `<sha256(id) prefix>:<assignment id>`. */
+const OWNER_CHANNEL = 'cxp_owners';
+const MAX_OWNERS = 200_000;
+// Item ids travel hashed: they are not secrets, but the spec keeps aliases as digests.
+const ownerKey = (itemId: string) => createHash('sha256').update(itemId).digest('hex').slice(0, 32);
 
 export type AttemptAdmission = 'normal' | 'probe' | 'blocked';
 
@@ -49,6 +55,7 @@ export class RoutingState {
   #loading = new Map<string, Promise<PoolEntry>>();
   #pendingWrites = new Set<Promise<unknown>>();
   #circuits = new Map<string, Circuit>();
+  #owners = new Map<string, string>();
   #demotions = new Map<string, number>();
   #metrics: Metrics | undefined;
   #circuitSettings: CircuitSettings;
@@ -66,6 +73,10 @@ export class RoutingState {
     await this.#notifier.subscribe(ROUTING_CHANNEL, (poolId) => {
       if (poolId === '*') this.#pools.clear();
       else this.#pools.delete(poolId);
+    });
+    await this.#notifier.subscribe(OWNER_CHANNEL, (payload) => {
+      const split = payload.indexOf(':');
+      if (split > 0) this.#setOwner(payload.slice(0, split), payload.slice(split + 1));
     });
     // Another process opened or closed a circuit: adopt its view so a broken account is skipped everywhere.
     await this.#notifier.subscribe(CIRCUIT_CHANNEL, (payload) => {
@@ -121,6 +132,27 @@ export class RoutingState {
     this.#metrics?.circuitTransitionCount.inc({ transition, route_class: routeClass, reason_class: reasonClass });
     this.#log.info({ circuit: key.split('|')[0], transition, reason_class: reasonClass }, 'circuit transition');
     this.#track(this.#notifier.publish(CIRCUIT_CHANNEL, JSON.stringify({ key, circuit })));
+  }
+
+  // ---- conversation ownership (previous_response_id, encrypted reasoning items) ----
+
+  /** Remembers which account produced a response or reasoning item, in every web process. */
+  rememberOwner(itemId: string, assignmentId: string): void {
+    const key = ownerKey(itemId);
+    if (this.#owners.get(key) === assignmentId) return;
+    this.#setOwner(key, assignmentId);
+    this.#track(this.#notifier.publish(OWNER_CHANNEL, `${key}:${assignmentId}`));
+  }
+
+  ownerOf(itemId: string): string | null {
+    return this.#owners.get(ownerKey(itemId)) ?? null;
+  }
+
+  #setOwner(key: string, assignmentId: string): void {
+    // Bounded: the oldest entries go first (a Map iterates in insertion order).
+    if (this.#owners.size >= MAX_OWNERS) this.#owners.delete(this.#owners.keys().next().value!);
+    this.#owners.delete(key);
+    this.#owners.set(key, assignmentId);
   }
 
   // ---- demotion (scope: key, model, account; 60 s after a route failure, cleared by success) ----

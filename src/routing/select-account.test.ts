@@ -86,6 +86,15 @@ describe('selectAccount', () => {
     expect(describeNoEligibleAccount('team', selectAccount([], base()), [], NOW)).toContain('accounts import --pool team');
   });
 
+  test('the owner of the conversation goes first while eligible; otherwise the move is reported', () => {
+    const candidates = [account('a'), account('b'), account('c')];
+    for (const pinned of ['a', 'b', 'c']) expect(ids(selectAccount(candidates, base({ pinned })))[0]).toBe(pinned);
+    const cooled = [account('a', { cooldownUntil: NOW + 1000 }), account('b')];
+    const selection = selectAccount(cooled, base({ pinned: 'a' }));
+    expect(ids(selection)).toEqual(['b']);
+    expect(selection.moved).toEqual({ from: 'a', reason: 'cooling_down' });
+  });
+
   test('circuit-blocked accounts are out, demoted ones go last', () => {
     const candidates = [account('a'), account('b'), account('c')];
     const selection = selectAccount(candidates, base({ isCircuitBlocked: (c) => c.assignmentId === 'a', demoted: new Set(['b']) }));

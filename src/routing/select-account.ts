@@ -11,6 +11,8 @@ export type SelectionRequest = {
   /** True when `seed` is a session or prompt-cache key: a move off its account is reported. */
   sticky: boolean;
   exclude?: ReadonlySet<string>;
+  /** The account that owns the conversation state this request continues (previous response, encrypted reasoning). */
+  pinned?: string | null;
   isCircuitBlocked?: (candidate: Candidate) => boolean;
   /** Accounts demoted for this key and model after a recent failure: tried last. */
   demoted?: ReadonlySet<string>;
@@ -70,10 +72,17 @@ export function selectAccount(candidates: readonly Candidate[], request: Selecti
   const known = ranked.filter((c) => !demoted.has(c.assignmentId) && knownUsage(c, request.now) !== null);
   const unknown = ranked.filter((c) => !demoted.has(c.assignmentId) && knownUsage(c, request.now) === null);
   const last = ranked.filter((c) => demoted.has(c.assignmentId));
-  const ordered = [...known, ...unknown, ...last].slice(0, Math.max(1, request.ringSize));
+  let ordered = [...known, ...unknown, ...last];
+  // Conversation state lives on one account: its owner goes first while it is eligible.
+  const owner = request.pinned ? ordered.find((c) => c.assignmentId === request.pinned) : undefined;
+  if (owner) ordered = [owner, ...ordered.filter((c) => c !== owner)];
+  ordered = ordered.slice(0, Math.max(1, request.ringSize));
 
   let moved: Selection['moved'] = null;
-  if (request.sticky && candidates.length > 1) {
+  if (request.pinned && !owner) {
+    const reason = ineligible.find((i) => i.assignmentId === request.pinned)?.reason;
+    if (reason) moved = { from: request.pinned, reason };
+  } else if (request.sticky && candidates.length > 1 && !owner) {
     const preferred = rankByStrategy(candidates, request.strategy, request.seed, request.now, QUOTA_FRESH_MS)[0];
     if (preferred && ordered[0]?.assignmentId !== preferred.assignmentId) {
       const reason = ineligible.find((i) => i.assignmentId === preferred.assignmentId)?.reason ?? (demoted.has(preferred.assignmentId) ? 'demoted' : 'no_quota_evidence');

@@ -136,3 +136,42 @@ describe('routing engine', () => {
     expect(Number(window.used_percent)).toBe(77);
   });
 });
+
+describe('conversation ownership', () => {
+  const responseOf = (sse: string) => {
+    const events = sse.split('\n\n').map((block) => block.split('\n').find((l) => l.startsWith('data: '))?.slice(6)).filter(Boolean).map((d) => JSON.parse(d!) as Record<string, any>);
+    return {
+      id: events.find((e) => e.type === 'response.completed')?.response?.id as string,
+      reasoning: events.filter((e) => e.type === 'response.output_item.done' && e.item?.type === 'reasoning').map((e) => e.item)[0] as { id: string; encrypted_content: string } | undefined,
+    };
+  };
+  const lastAccount = () => upstream.requestsTo('/backend-api/codex/responses').at(-1)!.accountId;
+
+  test('a previous_response_id continuation goes to the account that produced it, from any web process', async () => {
+    const seeded = await seedPool(gateway, upstream, 3, 'continuation');
+    for (let i = 0; i < 6; i++) {
+      const first = await send(gateway, seeded.key);
+      const owner = lastAccount();
+      const { id } = responseOf(first.text);
+      expect(id).toMatch(/^resp_/);
+      const target = i % 2 === 0 ? gateway : peer;
+      await until(() => target.services.routing.ownerOf(id) !== null, 1000);
+      const next = await send(target, seeded.key, { body: body({ previous_response_id: id, input: [{ type: 'function_call_output', call_id: 'call_1', output: 'ok' }] }) });
+      expect(next.status).toBe(200);
+      expect(lastAccount()).toBe(owner);
+    }
+  });
+
+  test('replayed encrypted reasoning goes back to the account that wrote it', async () => {
+    const seeded = await seedPool(gateway, upstream, 3, 'reasoning-owner');
+    for (let i = 0; i < 4; i++) {
+      const first = await send(gateway, seeded.key, { body: body({ include: ['reasoning.encrypted_content'] }) });
+      const owner = lastAccount();
+      const { reasoning } = responseOf(first.text);
+      expect(reasoning?.encrypted_content).toBeTruthy();
+      const replay = [{ type: 'message', role: 'user', content: [{ type: 'input_text', text: 'hi' }] }, { type: 'reasoning', id: reasoning!.id, summary: [], content: null, encrypted_content: reasoning!.encrypted_content }, { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'and then?' }] }];
+      expect((await send(gateway, seeded.key, { body: body({ input: replay, include: ['reasoning.encrypted_content'] }) })).status).toBe(200);
+      expect(lastAccount()).toBe(owner);
+    }
+  });
+});
