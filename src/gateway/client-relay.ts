@@ -44,17 +44,22 @@ export function v1ResponsesStreamRelay(): ClientRelay {
   };
 }
 
-export function v1ResponsesJsonRelay(options: { inputFile: boolean }): ClientRelay {
+/** Non-streaming answers: the upstream stream is collected, then shaped into one JSON body. */
+function collectingRelay(toBody: (response: Record<string, unknown>) => unknown, upstreamError: (status: number, body: Buffer | null) => { status: number; body: unknown }): ClientRelay {
   const collector = createResponseCollector();
   return {
     mode: 'json',
     onEvent: (event) => collectEvent(collector, event),
     result: () => {
       const collected = finishCollector(collector);
-      return collected.ok ? { status: 200, body: collected.response } : { status: collected.status, body: collected.body };
+      return collected.ok ? { status: 200, body: toBody(collected.response) } : { status: collected.status, body: collected.body };
     },
-    upstreamError: (status, body) => redactV1Error(status, body, { inputFile: options.inputFile }),
+    upstreamError,
   };
+}
+
+export function v1ResponsesJsonRelay(options: { inputFile: boolean }): ClientRelay {
+  return collectingRelay((response) => response, (status, body) => redactV1Error(status, body, { inputFile: options.inputFile }));
 }
 
 export function chatStreamRelay(options: { model: string; includeUsage: boolean }): ClientRelay {
@@ -69,14 +74,5 @@ export function chatStreamRelay(options: { model: string; includeUsage: boolean 
 }
 
 export function chatJsonRelay(options: { model: string }): ClientRelay {
-  const collector = createResponseCollector();
-  return {
-    mode: 'json',
-    onEvent: (event) => collectEvent(collector, event),
-    result: () => {
-      const collected = finishCollector(collector);
-      return collected.ok ? { status: 200, body: chatCompletionFromResponse(collected.response, options.model) } : { status: collected.status, body: collected.body };
-    },
-    upstreamError: (status, body) => redactV1Error(status, body),
-  };
+  return collectingRelay((response) => chatCompletionFromResponse(response, options.model), (status, body) => redactV1Error(status, body));
 }

@@ -6,30 +6,17 @@
  * Set CODEX_CLI_TEST_VERBOSE=1 to print the CLI's output and every request the gateway and the
  * upstream saw; TEST_LOG_LEVEL=debug additionally makes the gateway log.
  */
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.ts';
+import { CODEX_TIMEOUT_MS, runCodex } from '../support/codex-cli.ts';
 import { seedPool, startGateway, type TestGateway } from '../support/gateway.ts';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CODEX_TIMEOUT_MS = 60_000;
 const VERBOSE = Boolean(process.env.CODEX_CLI_TEST_VERBOSE);
 
-/** The native binary when it is there (no Node launcher in between), else the npm launcher. */
-function codexExecutable(): string {
-  if (process.platform === 'linux') {
-    const [pkg, triple] = process.arch === 'arm64' ? ['codex-linux-arm64', 'aarch64-unknown-linux-musl'] : ['codex-linux-x64', 'x86_64-unknown-linux-musl'];
-    const native = join(ROOT, 'node_modules', '@openai', pkg, 'vendor', triple, 'bin', 'codex');
-    if (existsSync(native)) return native;
-  }
-  return join(ROOT, 'node_modules', '.bin', 'codex');
-}
 
 /** Byte for byte the `~/.codex/config.toml` of docs/getting-started.md, with this gateway's origin. */
 function codexConfigToml(origin: string): string {
@@ -45,36 +32,6 @@ env_key = "CODEX_POOLER_KEY"
 `;
 }
 
-type RunResult = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number; timedOut: boolean };
-
-/** Runs the CLI with stdin closed; after CODEX_TIMEOUT_MS its whole process group is killed. */
-function runCodex(args: string[], options: { cwd: string; env: Record<string, string> }): Promise<RunResult> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(codexExecutable(), args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
-    }, CODEX_TIMEOUT_MS);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, ms: Date.now() - started, timedOut });
-    });
-  });
-}
 
 type GatewayHit = { method: string; path: string; upgrade: boolean; authorization: string | undefined };
 
