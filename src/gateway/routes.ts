@@ -9,6 +9,7 @@ import type { RouteClass } from '../routing/index.ts';
 import type { Services } from '../services.ts';
 import { chatJsonRelay, chatStreamRelay, v1ResponsesJsonRelay, v1ResponsesStreamRelay, type ClientRelay } from './client-relay.ts';
 import { dispatchToPool, type GatewayDeps } from './dispatch.ts';
+import { poolUsageDocument } from './usage-document.ts';
 import { chatToResponsesRequest, toUpstreamResponsesRequest, toV1Models, v1GatewayError } from './translate/index.ts';
 import { affinityKeyOf, continuationOf, requireModel, upstreamCompactBody, upstreamResponsesBody, type JsonObject } from './responses-body.ts';
 
@@ -62,6 +63,10 @@ export async function registerGatewayRoutes(app: FastifyInstance, options: { ser
   await app.register(async (scope) => {
     scope.addHook('onRequest', authenticate(services, 'backend'));
     registerBackendRoutes(scope, services, deps);
+    // Codex reads its rate limits here (`/status`): the pool's view, never an upstream call.
+    for (const path of ['/backend-api/wham/usage', '/api/codex/usage', '/wham/usage', '/backend-api/codex/usage']) {
+      scope.get(path, async (request) => poolUsageDocument(await services.routing.candidates(request.poolKey!.poolId), Date.now()));
+    }
     scope.post('/backend-api/codex/v1/chat/completions', chatCompletions(services, deps));
   });
   await app.register(async (scope) => {

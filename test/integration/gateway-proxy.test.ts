@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.ts';
+import { pollAccountQuota } from '../../src/jobs/poll-account-quota.ts';
 import { seedPool, sendUntilTried, startGateway, type TestGateway } from '../support/gateway.ts';
 
 let upstream: FakeUpstream;
@@ -129,5 +130,24 @@ describe('backend responses proxy', () => {
     expect(response.headers.get('etag')).toMatch(/^W\/"cp-models-v1-[0-9a-f]{64}"$/);
     const body = (await response.json()) as { models: { slug: string }[] };
     expect(body.models.map((m) => m.slug)).toEqual(['gpt-5.3-codex', 'gpt-5.4', 'gpt-5.4-mini']);
+  });
+
+  test('usage routes answer the pool\'s rate-limit view from quota evidence', async () => {
+    const seeded = await seedPool(gateway, upstream, 2);
+    for (const [i, account] of seeded.accounts.entries()) upstream.setQuota(account.accountId, { primaryUsedPercent: i === 0 ? 80 : 30, secondaryUsedPercent: 10 });
+    await gateway.services.db.updateTable('pool_upstream_assignments').set({ last_successful_sync_at: null }).where('pool_id', '=', seeded.pool.id).execute();
+    const s = gateway.services;
+    await pollAccountQuota.run({ db: s.db, log: s.log, now: () => new Date(), credentials: s.credentials, accountDeps: s.accountDeps }, {});
+    s.routing.invalidate(seeded.pool.id);
+    for (const path of ['/backend-api/wham/usage', '/api/codex/usage', '/wham/usage']) {
+      const response = await fetch(`${gateway.url}${path}`, { headers: { authorization: `Bearer ${seeded.key}` } });
+      expect(response.status).toBe(200);
+      const doc = (await response.json()) as { plan_type: string; rate_limit: { allowed: boolean; primary_window: { used_percent: number; limit_window_seconds: number } } };
+      expect(doc.plan_type).toBe('plus');
+      expect(doc.rate_limit.allowed).toBe(true);
+      expect(doc.rate_limit.primary_window).toMatchObject({ used_percent: 30, limit_window_seconds: 18000 });
+    }
+    const anonymous = await fetch(`${gateway.url}/wham/usage`);
+    expect(anonymous.status).toBe(401);
   });
 });
