@@ -5,8 +5,10 @@
  *   BENCH_DATABASE_URL=postgres://… BENCH_UPSTREAM_URL=http://127.0.0.1:… BENCH_AUTH_JSON='[…]' node bench/gateway-server.ts
  *
  * Migrates the (scratch) database, imports the accounts into one pool, mints a Pool API key, listens
- * on 127.0.0.1 and prints `{"type":"ready","url":…,"key":…}`. Control ops: `mem`, `loop-delay`,
- * `probes` (lookups on the request path that waited for PostgreSQL), `stats` (request-log rows);
+ * on 127.0.0.1 and prints `{"type":"ready","url":…,"key":…,"extraKeys":[…]}` (BENCH_EXTRA_KEYS more
+ * keys in the same pool, for the routing figures: demotion after a failure is per key). Control ops:
+ * `mem`, `loop-delay`, `probes` (lookups on the request path that waited for PostgreSQL), `stats`
+ * (request-log rows), `routing-log` (request-log rows by routing reason and attempt count);
  * closing stdin flushes the async writers and stops it. BENCH_EXPERIMENTS takes the switches below.
  */
 import { Agent } from 'undici';
@@ -141,6 +143,10 @@ try {
     await importAuthJson(services.accountDeps, cliActor(), { pool: pool.slug, authJson: JSON.stringify(authJson) });
   }
   const { key } = await mintApiKey({ db: services.db, notifier: services.notifier }, cliActor(), { pool: pool.slug, label: 'bench' });
+  const extraKeys: string[] = [];
+  for (let i = 0; i < Number(process.env.BENCH_EXTRA_KEYS ?? 0); i++) {
+    extraKeys.push((await mintApiKey({ db: services.db, notifier: services.notifier }, cliActor(), { pool: pool.slug, label: `bench-routing-${i}` })).key);
+  }
 
   serveControl(
     {
@@ -160,6 +166,19 @@ try {
         for (const row of rows) requests[`${row.endpoint} ${row.status}${row.last_error_code ? ` (${row.last_error_code})` : ''}`] = Number(row.count);
         return { pendingLogs: services.requestLog.pending, requests };
       },
+      // Why requests went where they went: failovers and affinity moves, as the gateway logged them.
+      'routing-log': async () => {
+        await services.requestLog.flush();
+        const rows = await services.db
+          .selectFrom('requests')
+          .select(['routing_reason', 'retry_count', 'status'])
+          .select((eb) => eb.fn.countAll<string>().as('count'))
+          .groupBy(['routing_reason', 'retry_count', 'status'])
+          .execute();
+        const reasons: Record<string, number> = {};
+        for (const row of rows) reasons[`${row.routing_reason ?? '(none)'}, ${row.retry_count} retries, ${row.status}`] = Number(row.count);
+        return { reasons };
+      },
     },
     async () => {
       await app.close();
@@ -167,7 +186,7 @@ try {
       await handle.close();
     },
   );
-  send({ type: 'ready', url: `http://127.0.0.1:${port}`, key, pid: process.pid, accounts: authJsons.length, experiments, gatewayEnv: passthrough });
+  send({ type: 'ready', url: `http://127.0.0.1:${port}`, key, extraKeys, pid: process.pid, accounts: authJsons.length, experiments, gatewayEnv: passthrough });
 } catch (error) {
   send({ type: 'fatal', error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
   process.exit(1);

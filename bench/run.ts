@@ -17,6 +17,7 @@ import { busyCores, cpuCounters, machineInfo, machineLoad, sourceVersion, type M
 import { createClient, DeadlineError, runBatch, timedRequest, type Sample, type Scenario, type Target, type TargetName } from './load.ts';
 import { mib, ms, signedMs, summarize, table, type Summary } from './stats.ts';
 import { openStreamsTest, type StreamsResult } from './streams.ts';
+import { FAILOVER_KINDS, failoverTest, stickinessTest, type FailoverResult, type StickinessResult } from './routing.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -35,6 +36,10 @@ const USAGE = `Usage: npm run bench -- [options]
   --accounts N             fake accounts in the gateway's pool (default 4)
   --streams N              concurrent open streams test size, 0 to skip (default 1000)
   --stream-event-delay MS  delay between upstream events in that test (default 1000)
+  --failover-samples N     routing figures: failovers timed per failure kind, 0 to skip (default 40)
+  --routing-sessions N     routing figures: sessions in the stickiness test, 0 to skip (default 40)
+  --routing-requests N     requests per session in that test (default 40)
+  --routing-concurrency C  its concurrency (default 8)
   --experiment LIST        diagnostic switches for the gateway child (see bench/README.md)
   --wait-quiet S           first wait up to S seconds for the machine to be idle (default 0: only warn)
   --retry-noisy N          redo a pair of batches up to N times when other work ran meanwhile (default 3)
@@ -57,6 +62,10 @@ const { values: args } = parseArgs({
     accounts: { type: 'string', default: '4' },
     streams: { type: 'string', default: '1000' },
     'stream-event-delay': { type: 'string', default: '1000' },
+    'failover-samples': { type: 'string', default: '40' },
+    'routing-sessions': { type: 'string', default: '40' },
+    'routing-requests': { type: 'string', default: '40' },
+    'routing-concurrency': { type: 'string', default: '8' },
     experiment: { type: 'string', default: '' },
     'wait-quiet': { type: 'string', default: '0' },
     'retry-noisy': { type: 'string', default: '3' },
@@ -93,6 +102,10 @@ const options = {
   accounts: int('accounts', args.accounts, 1, 64),
   streams: int('streams', args.streams, 0, 5_000),
   streamEventDelayMs: int('stream-event-delay', args['stream-event-delay'], 50, 10_000),
+  failoverSamples: int('failover-samples', args['failover-samples'], 0, 1_000),
+  routingSessions: int('routing-sessions', args['routing-sessions'], 0, 1_000),
+  routingRequests: int('routing-requests', args['routing-requests'], 1, 1_000),
+  routingConcurrency: int('routing-concurrency', args['routing-concurrency'], 1, 256),
   experiment: args.experiment,
   waitQuietSeconds: int('wait-quiet', args['wait-quiet'], 0, 3_600),
   retryNoisy: int('retry-noisy', args['retry-noisy'], 0, 100),
@@ -283,7 +296,7 @@ async function measure(agent: ReturnType<typeof createClient>, targets: Record<T
 
 // ---------------------------------------------------------------- report
 
-const TARGETS = { addedP50: 1.5, addedP99: 5, ttfbP50: 3, streamsPer512MiB: 2000 };
+const TARGETS = { addedP50: 1.5, addedP99: 5, ttfbP50: 3, streamsPer512MiB: 2000, failoverAddedMs: 250, stickiness: 0.95 };
 /** Other work above this many cores (before or during the run) makes the numbers suspect. */
 const QUIET_CORES = 0.3;
 
@@ -291,7 +304,12 @@ type Verdict = { figure: string; measured: string; target: string; met: boolean 
 
 const labelOf = (r: ScenarioResult) => `${r.scenario} c=${r.concurrency}`;
 
-function verdicts(results: ScenarioResult[], streams: StreamsResult | null): Verdict[] {
+/** The routing figures of issue 6: one failover's added latency, and session stickiness. */
+type RoutingResult = { failover: FailoverResult[]; stickiness: StickinessResult | null; load: MachineLoad | null; durationMs: number; gatewayLog: Record<string, number> };
+
+const pct = (ratio: number) => (Number.isFinite(ratio) ? `${(ratio * 100).toFixed(1)}%` : '-');
+
+function verdicts(results: ScenarioResult[], streams: StreamsResult | null, routing: RoutingResult | null): Verdict[] {
   const out: Verdict[] = [];
   for (const r of results) {
     const total = r.metrics.total!;
@@ -312,10 +330,72 @@ function verdicts(results: ScenarioResult[], streams: StreamsResult | null): Ver
       met: held >= Math.min(streams.requested, TARGETS.streamsPer512MiB) && streams.failed === 0 && fits >= TARGETS.streamsPer512MiB,
     });
   }
+  for (const f of routing?.failover ?? []) {
+    // p99 of 40 samples is their maximum: every timed failover must stay within the target.
+    out.push({
+      figure: `added latency of one failover p99, ${f.kind} (${f.valid} of ${f.samples} samples)`,
+      measured: `${ms(f.added.p99)} ms (p50 ${ms(f.added.p50)})`,
+      target: `<= ${TARGETS.failoverAddedMs} ms beyond the failing upstream's own time`,
+      met: f.errors === 0 && f.valid > 0 && f.added.p99 <= TARGETS.failoverAddedMs,
+    });
+  }
+  const st = routing?.stickiness;
+  if (st) {
+    out.push({
+      figure: `stickiness: a session's requests on one account (${st.sessions} sessions x ${st.requestsPerSession}, ${st.accounts} accounts)`,
+      measured: `${pct(st.ratio)} (lowest session ${pct(st.minSessionRatio)})`,
+      target: `>= ${TARGETS.stickiness * 100}%`,
+      met: st.errors === 0 && st.ratio >= TARGETS.stickiness,
+    });
+  }
   return out;
 }
 
-function render(results: ScenarioResult[], streams: StreamsResult | null, gatewayIdle: ProcessSample, load: MachineLoad | null, busyBefore: number | null): string {
+function renderRouting(routing: RoutingResult): string {
+  const parts: string[] = [];
+  const load = routing.load;
+  parts.push(
+    `\nRouting figures (${ms(routing.durationMs / 1000, 1)} s` +
+      (load ? `; other work on the machine meanwhile ${load.otherCores.toFixed(2)} cores${load.otherCores > QUIET_CORES ? ', NOT quiet' : ''}` : '') +
+      ')\n',
+  );
+  if (routing.failover.length) {
+    parts.push('One failover, sequential, whole answer in ms (normal = same session, no failure; failing upstream = the scripted failure sent straight to the fake; added = failover - failing upstream - normal, per sample)\n');
+    parts.push(
+      table(
+        ['failure', 'samples ok', 'normal p50', 'failing upstream p50', 'failover p50', 'p90', 'p99', 'added p50', 'added p90', 'added p99', 'fell back to'],
+        routing.failover.map((f) => [
+          f.kind,
+          `${f.valid}/${f.samples}`,
+          ms(f.normal.p50),
+          ms(f.failingUpstream.p50),
+          ms(f.failover.p50),
+          ms(f.failover.p90),
+          ms(f.failover.p99),
+          signedMs(f.added.p50),
+          signedMs(f.added.p90),
+          signedMs(f.added.p99),
+          Object.entries(f.fellBackTo).map(([a, n]) => `${a.replace('acct-bench-', '#')}:${n}`).join(' '),
+        ]),
+      ),
+    );
+    for (const f of routing.failover) if (f.errors) parts.push(`${f.kind}: ${f.errors} failed samples, e.g. ${f.errorExamples[0]}`);
+  }
+  const st = routing.stickiness;
+  if (st) {
+    parts.push(
+      `\nStickiness: ${st.sessions} sessions x ${st.requestsPerSession} requests (${st.requests}) at concurrency ${st.concurrency}, sessions interleaved, ${st.accounts} accounts, ${ms(st.durationMs / 1000, 1)} s: ` +
+        `${pct(st.ratio)} of a session's requests on its main account (session_id header ${pct(st.byAffinity.session_id.ratio)} over ${st.byAffinity.session_id.sessions} sessions, ` +
+        `prompt_cache_key ${pct(st.byAffinity.prompt_cache_key.ratio)} over ${st.byAffinity.prompt_cache_key.sessions}); lowest session ${pct(st.minSessionRatio)}; ` +
+        `${st.sessionsThatMoved} sessions used a second account; ${st.requestsWithFailover} requests failed over; ${st.errors} errors${st.errors ? ` (${st.errorExamples[0]})` : ''}. ` +
+        `Sessions per main account: ${Object.entries(st.sessionsPerAccount).map(([a, n]) => `${a.replace('acct-bench-', '#')}:${n}`).join(' ')}.`,
+    );
+  }
+  parts.push(`Gateway request log by routing reason: ${JSON.stringify(routing.gatewayLog)}`);
+  return parts.join('\n');
+}
+
+function render(results: ScenarioResult[], streams: StreamsResult | null, routing: RoutingResult | null, gatewayIdle: ProcessSample, load: MachineLoad | null, busyBefore: number | null): string {
   const parts: string[] = [];
   if (load) {
     parts.push(
@@ -374,8 +454,9 @@ function render(results: ScenarioResult[], streams: StreamsResult | null, gatewa
         (Number.isFinite(streams.projectedStreamsPer512MiB) ? `; ~${streams.projectedStreamsPer512MiB} streams would fit in 512 MiB.` : ' (too few open streams for a projection).'),
     );
   }
-  parts.push('\nBudget (ARCHITECTURE.md performance budget)\n');
-  parts.push(table(['figure', 'measured', 'target', 'met'], verdicts(results, streams).map((v) => [v.figure, v.measured, v.target, v.met ? 'yes' : 'NO'])));
+  if (routing) parts.push(renderRouting(routing));
+  parts.push('\nBudget (ARCHITECTURE.md performance budget; routing figures from issue 6)\n');
+  parts.push(table(['figure', 'measured', 'target', 'met'], verdicts(results, streams, routing).map((v) => [v.figure, v.measured, v.target, v.met ? 'yes' : 'NO'])));
   return parts.join('\n');
 }
 
@@ -430,6 +511,9 @@ async function main(): Promise<number> {
       BENCH_UPSTREAM_URL: upstreamUrl,
       BENCH_AUTH_JSON: JSON.stringify(accounts.map((a) => a.authJson)),
       BENCH_EXPERIMENTS: options.experiment,
+      // One key for the stickiness test and one per failover sample and kind: a route failure demotes
+      // the account for that key for 60 s, which would move the next sample's session.
+      BENCH_EXTRA_KEYS: String(options.failoverSamples > 0 || options.routingSessions > 0 ? 1 + options.failoverSamples * FAILOVER_KINDS.length : 0),
     },
     nodeArgs: ['--expose-gc', '--no-deprecation', ...(options.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])],
   });
@@ -461,6 +545,32 @@ async function main(): Promise<number> {
     log(`        added p50 ${signedMs(total.addedP50)} ms, p99 ${signedMs(total.addedP99)} ms${errors ? `, errors ${result.errors.direct}/${result.errors.gateway}: ${result.errorExamples[0]}` : ''}`);
     results.push(result);
   }
+
+  let routing: RoutingResult | null = null;
+  if (options.failoverSamples > 0 || options.routingSessions > 0) {
+    log(`bench: routing figures: ${options.failoverSamples} failovers per failure kind, stickiness over ${options.routingSessions} sessions x ${options.routingRequests} requests…`);
+    const extraKeys = gateway.ready.extraKeys as string[];
+    const turn = turnBody(options.bodyKb);
+    const routingStarted = performance.now();
+    const routingCounters = await cpuCounters();
+    const routingDriver = process.cpuUsage();
+    const [gatewayBefore, upstreamBefore] = await Promise.all([gateway.sample(), upstream.sample()]);
+    await upstream.call('track', { on: true });
+    const failover = options.failoverSamples > 0
+      ? await failoverTest({ agent, gatewayOrigin: targets.gateway.origin, upstreamOrigin: upstreamUrl, keys: extraKeys.slice(1), accounts, turn, samples: options.failoverSamples, upstream, deadline })
+      : [];
+    const stickiness = options.routingSessions > 0
+      ? await stickinessTest({ agent, gatewayOrigin: targets.gateway.origin, key: extraKeys[0]!, accounts, turn, sessions: options.routingSessions, requestsPerSession: options.routingRequests, concurrency: options.routingConcurrency, upstream, deadline })
+      : null;
+    await upstream.call('track', { on: false });
+    const [gatewayAfter, upstreamAfter] = await Promise.all([gateway.sample(), upstream.sample()]);
+    const driver = process.cpuUsage(routingDriver);
+    const routingLoad = machineLoad(routingCounters, await cpuCounters(), (gatewayAfter.cpuMicros - gatewayBefore.cpuMicros + upstreamAfter.cpuMicros - upstreamBefore.cpuMicros + driver.user + driver.system) / 1e6);
+    const gatewayLog = (await gateway.call('routing-log', {}, 60_000)).reasons as Record<string, number>;
+    routing = { failover, stickiness, load: routingLoad, durationMs: performance.now() - routingStarted, gatewayLog };
+    for (const f of failover) log(`        failover ${f.kind}: added p50 ${signedMs(f.added.p50)} ms, p99 ${signedMs(f.added.p99)} ms, ${f.valid}/${f.samples} samples${f.errors ? `, errors: ${f.errorExamples[0]}` : ''}`);
+    if (stickiness) log(`        stickiness ${pct(stickiness.ratio)} (lowest session ${pct(stickiness.minSessionRatio)}), ${stickiness.errors} errors`);
+  }
   await agent.close();
 
   let streams: StreamsResult | null = null;
@@ -475,8 +585,8 @@ async function main(): Promise<number> {
   const load = machineLoad(countersBefore, await cpuCounters(), (driverCpu.user + driverCpu.system + gatewayFinal.cpuMicros + upstreamFinal.cpuMicros) / 1e6);
   const recorded = await gateway.call('stats', {}, 60_000);
   const upstreamStats = await upstream.call('stats');
-  const verdictList = verdicts(results, streams);
-  console.log(`\n${render(results, streams, gatewayIdle, load, busy)}\n`);
+  const verdictList = verdicts(results, streams, routing);
+  console.log(`\n${render(results, streams, routing, gatewayIdle, load, busy)}\n`);
   console.log(`Gateway request log rows: ${JSON.stringify(recorded.requests)} (pending ${String(recorded.pendingLogs)}); the fake upstream served ${String(upstreamStats.served)} requests.`);
 
   await mkdir(dirname(options.out), { recursive: true });
@@ -498,6 +608,7 @@ async function main(): Promise<number> {
         gatewayIdle,
         results,
         streams,
+        routing,
         verdicts: verdictList,
         gatewayRequestLog: { requests: recorded.requests, pending: recorded.pendingLogs },
         upstream: { served: upstreamStats.served, abortedStreams: upstreamStats.abortedStreams, tokenCalls: upstreamStats.tokenCalls },
@@ -507,7 +618,11 @@ async function main(): Promise<number> {
     )}\n`,
   );
   log(`bench: results written to ${options.out}`);
-  const errors = results.reduce((n, r) => n + r.errors.direct + r.errors.gateway, 0) + (streams?.failed ?? 0);
+  const errors =
+    results.reduce((n, r) => n + r.errors.direct + r.errors.gateway, 0) +
+    (streams?.failed ?? 0) +
+    (routing?.failover.reduce((n, f) => n + f.errors, 0) ?? 0) +
+    (routing?.stickiness?.errors ?? 0);
   return errors > 0 ? 1 : 0;
 }
 

@@ -5,10 +5,12 @@
  *   node bench/upstream-server.ts --accounts 4
  *
  * Prints `{"type":"ready","url":…,"accounts":[{accountId, accessToken, authJson}]}` on stdout.
- * Control ops: `mem`, `event-delay {ms}`, `stats`; closing stdin stops it.
+ * Control ops: `mem`, `event-delay {ms}`, `stats`, and for the routing figures `track {on}`,
+ * `routes` (which account received each tagged request, in arrival order) and
+ * `script {accountId, outcome}` (queue a scripted failure on one account); closing stdin stops it.
  */
 import { parseArgs } from 'node:util';
-import { startFakeUpstream } from '../test/support/fake-upstream.ts';
+import { startFakeUpstream, type ScriptedOutcome } from '../test/support/fake-upstream.ts';
 import { processSample, send, serveControl } from './control.ts';
 
 const { values } = parseArgs({ options: { accounts: { type: 'string', default: '4' } } });
@@ -25,11 +27,26 @@ try {
   }
 
   // The fake records every request for tests; a benchmark would make that an ever-growing array.
+  // While tracking is on (the routing figures), the account that received each request tagged
+  // `bench-tag <tag>` in its body is recorded, in arrival order: a failover shows as [A, B].
   let served = 0;
-  const trim = setInterval(() => {
+  let tracking = false;
+  const routes = new Map<string, string[]>();
+  const TAG = /bench-tag ([\w.:-]+)/;
+  const drain = () => {
+    if (tracking) {
+      for (const record of fake.requests) {
+        const tag = record.accountId === null ? null : TAG.exec(record.rawBody)?.[1];
+        if (!tag) continue;
+        const list = routes.get(tag);
+        if (list) list.push(record.accountId!);
+        else routes.set(tag, [record.accountId!]);
+      }
+    }
     served += fake.requests.length;
     fake.requests.length = 0;
-  }, 200);
+  };
+  const trim = setInterval(drain, 200);
   trim.unref();
 
   serveControl(
@@ -39,7 +56,27 @@ try {
         fake.setEventDelayMs(Number(request.ms ?? 0));
         return { ok: true };
       },
-      stats: () => ({ served: served + fake.requests.length, abortedStreams: fake.abortedStreams, tokenCalls: fake.tokenCalls }),
+      stats: () => {
+        drain();
+        return { served, abortedStreams: fake.abortedStreams, tokenCalls: fake.tokenCalls };
+      },
+      track: (request) => {
+        drain();
+        tracking = request.on === true;
+        if (!tracking) routes.clear();
+        return { ok: true };
+      },
+      // Returns and forgets what was tracked so far.
+      routes: () => {
+        drain();
+        const out = Object.fromEntries(routes);
+        routes.clear();
+        return { routes: out };
+      },
+      script: (request) => {
+        fake.script(String(request.accountId), request.outcome as ScriptedOutcome);
+        return { ok: true };
+      },
     },
     async () => {
       clearInterval(trim);
