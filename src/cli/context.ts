@@ -1,9 +1,10 @@
 import type { Db, Notifier } from '../db/index.ts';
+import type { RoutingState } from '../routing/index.ts';
 import type { AccountDeps } from '../upstreams/index.ts';
 import type { CliIo, StdinNeed } from './io.ts';
 
 /** What operator commands need from a process: the database, cache invalidation, upstream access. */
-export type OperatorDeps = { db: Db; notifier: Notifier; accountDeps: AccountDeps };
+export type OperatorDeps = { db: Db; notifier: Notifier; accountDeps: AccountDeps; /** A running server's routing state (circuits, demotions); absent in a one-off CLI process. */ routing?: RoutingState };
 
 /**
  * Supplies dependencies once a command line parsed. `stdin` says how much of stdin the chosen

@@ -10,6 +10,7 @@ export const OPERATOR_GROUP_DESCRIPTIONS = {
   operators: 'manage admin UI operators (bootstrap the instance owner)',
   pricing: 'import the model pricing feed, show and list model prices',
   usage: 'requests, tokens and cost per day, key, account or model',
+  routing: 'explain how requests are routed in a pool',
 } as const;
 
 export type OperatorGroup = keyof typeof OPERATOR_GROUP_DESCRIPTIONS;

@@ -10,6 +10,7 @@ import { registerOperatorCommands } from './operators.ts';
 import { registerPoolCommands } from './pools.ts';
 import { registerPricingCommands } from './pricing.ts';
 import { registerUsageCommand } from './usage.ts';
+import { registerRoutingCommands } from './routing.ts';
 
 /** The command ran somewhere else (a running server) and its output is already printed. */
 export class HandedOff extends Error {
@@ -28,6 +29,7 @@ export function registerOperatorGroups(program: Command, ctx: OperatorContext): 
   registerOperatorCommands(program, ctx);
   registerPricingCommands(program, ctx);
   registerUsageCommand(program, ctx);
+  registerRoutingCommands(program, ctx);
 }
 
 /** How much stdin the parsed command will read: a forwarding CLI sends exactly that along. */

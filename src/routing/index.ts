@@ -9,3 +9,6 @@ export { Bulkhead, createAdmission, DEFAULT_ADMISSION_LIMITS, overloaded } from 
 export type { Admission, AdmissionOutcome, BulkheadLimits, RouteClass } from './admission.ts';
 export { CIRCUIT_CHANNEL, RoutingState } from './routing-state.ts';
 export type { AttemptAdmission, PoolCatalog, PoolRoutingSettings } from './routing-state.ts';
+export { explainRoute } from './explain-route.ts';
+export type { CandidateExplanation, RouteExplanation } from './explain-route.ts';
+export { explainForPool } from './explain-for-pool.ts';

@@ -23,7 +23,7 @@ export type RoleName = 'web' | 'worker' | 'scheduler' | 'all';
  */
 export type RolePlan = { role: RoleName; http: boolean | null; migrate: boolean };
 
-export type OperatorDepsOfServer = Pick<Services, 'db' | 'notifier' | 'accountDeps'>;
+export type OperatorDepsOfServer = Pick<Services, 'db' | 'notifier' | 'accountDeps' | 'routing'>;
 
 export type RoleOptions = {
   env: NodeJS.ProcessEnv;
@@ -160,7 +160,7 @@ export async function runRole(plan: RolePlan, options: RoleOptions): Promise<num
       steps.push({ name: 'jobs', stop: () => jobs.stop(config.shutdownGraceMs) });
 
       if (plan.role === 'web' || plan.role === 'all') {
-        const deps: OperatorDepsOfServer = { db: services.db, notifier: services.notifier, accountDeps: services.accountDeps };
+        const deps: OperatorDepsOfServer = { db: services.db, notifier: services.notifier, accountDeps: services.accountDeps, routing: services.routing };
         const drainState = drain.state;
         const control = await startControlServer({
           dataDir: config.dataDir,

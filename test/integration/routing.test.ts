@@ -175,3 +175,21 @@ describe('conversation ownership', () => {
     }
   });
 });
+
+describe('routing explain', () => {
+  test('explains a session to the account it actually gets, and names why others are out', async () => {
+    const seeded = await seedPool(gateway, upstream, 3, 'explain');
+    expect((await send(gateway, seeded.key, { headers: { session_id: 'explain-session' } })).status).toBe(200);
+    const served = upstream.requestsTo('/backend-api/codex/responses').at(-1)!.accountId;
+    const servedAssignment = seeded.accounts.find((a) => a.accountId === served)!.assignmentId;
+    const { explainForPool } = await import('../../src/routing/index.ts');
+    const explanation = await explainForPool(gateway.services.routing, { poolId: seeded.pool.id, apiKeyId: seeded.apiKey.id, model: 'gpt-5.4', session: 'explain-session' });
+    expect(explanation.affinity.kind).toBe('codex_session');
+    expect(explanation.selected).toBe(servedAssignment);
+    await disableAccount({ db: gateway.services.db, notifier: gateway.services.notifier }, cliActor(), servedAssignment);
+    await until(async () => (await explainForPool(gateway.services.routing, { poolId: seeded.pool.id, apiKeyId: seeded.apiKey.id, session: 'explain-session' })).moved !== null, 1000);
+    const moved = await explainForPool(gateway.services.routing, { poolId: seeded.pool.id, apiKeyId: seeded.apiKey.id, session: 'explain-session' });
+    expect(moved.moved).toEqual({ from: servedAssignment, reason: 'disabled' });
+    expect(moved.candidates.find((c) => c.assignment_id === servedAssignment)?.reason).toBe('disabled');
+  });
+});

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { PoolerError } from '../../errors.ts';
 import { actorOf, authorize, can } from '../../operators/index.ts';
 import { createPool, deletePool, listPools, renamePool, setPoolStatus, type Pool, type PoolSummary } from '../../pools/index.ts';
+import { explainForPool } from '../../routing/index.ts';
 import type { Services } from '../../services.ts';
 import { scopeOf } from '../http-session.ts';
 import { poolFor } from '../pool-access.ts';
@@ -34,6 +35,16 @@ export function registerPoolRoutes(app: FastifyInstance, services: Services): vo
     const pool = await poolFor(services, scopeOf(request), id, 'pool.view');
     const summary = (await listPools(services.db)).find((p) => p.id === pool.id) ?? pool;
     return { pool: poolJson(summary) };
+  });
+
+  // Why requests land where they land: the route plan as this web process sees it.
+  app.get('/pools/:id/routing/explain', async (request) => {
+    const { id } = parseInput(ID_PARAMS, request.params);
+    const pool = await poolFor(services, scopeOf(request), id, 'pool.view');
+    const query = parseInput(z.object({ model: z.string().max(255).optional(), session: z.string().max(512).optional(), prompt_cache_key: z.string().max(256).optional(), api_key_id: z.uuid().optional() }), request.query);
+    return {
+      explanation: await explainForPool(services.routing, { poolId: pool.id, apiKeyId: query.api_key_id ?? null, model: query.model ?? null, session: query.session ?? null, promptCacheKey: query.prompt_cache_key ?? null }),
+    };
   });
 
   app.post('/pools', async (request, reply) => {
