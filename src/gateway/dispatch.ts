@@ -54,6 +54,8 @@ export type DispatchPlan = {
   routeClass: RouteClass;
   /** A previous response or encrypted reasoning item id this request continues (its account owns the state). */
   continuationOf?: string | null;
+  /** A new conversation or a compaction: a session may move off a nearly spent account here. */
+  boundary?: boolean;
   /** The service tier the upstream body asks for (prices differ per tier). */
   serviceTier?: string | null;
   /** How the answer reaches a /v1 client; absent for the native backend (bytes relayed untouched). */
@@ -163,6 +165,7 @@ export async function dispatchToPool(deps: GatewayDeps, key: AuthenticatedKey, r
       isCircuitBlocked: (c) => deps.routing.isCircuitBlocked(c.assignmentId, plan.upstreamModel, plan.routeClass),
       demoted: deps.routing.demotedFor(key.id, plan.upstreamModel, candidates),
       pinned: plan.continuationOf ? deps.routing.ownerOf(plan.continuationOf) : null,
+      boundary: plan.boundary ?? false,
     });
     if (selection.moved) routingReason = `affinity_moved:${selection.moved.reason}`;
     if (selection.ordered.length === 0) {

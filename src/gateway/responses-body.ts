@@ -58,6 +58,18 @@ export function continuationOf(body: JsonObject, headers: Record<string, string 
   return null;
 }
 
+const TURN_STATE_ITEMS = new Set(['function_call', 'function_call_output', 'custom_tool_call', 'custom_tool_call_output', 'reasoning', 'compaction', 'item_reference', 'local_shell_call', 'local_shell_call_output']);
+
+/** A new conversation: nothing in it yet that an earlier turn produced (no replies, calls or reasoning). */
+export function startsConversation(body: JsonObject): boolean {
+  if (typeof body.previous_response_id === 'string' && body.previous_response_id) return false;
+  if (!Array.isArray(body.input)) return true;
+  return !body.input.some((item) => {
+    const i = item as { type?: unknown; role?: unknown } | null;
+    return i !== null && typeof i === 'object' && ((typeof i.type === 'string' && TURN_STATE_ITEMS.has(i.type)) || i.role === 'assistant');
+  });
+}
+
 // Session headers in the routing spec's order (A2).
 const SESSION_HEADERS = ['x-codex-window-id', 'x-codex-session-id', 'session-id', 'x-session-id', 'x-session-affinity', 'session_id', 'x-codex-conversation-id'];
 

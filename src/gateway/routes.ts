@@ -11,7 +11,7 @@ import { chatJsonRelay, chatStreamRelay, v1ResponsesJsonRelay, v1ResponsesStream
 import { dispatchToPool, type GatewayDeps } from './dispatch.ts';
 import { poolUsageDocument } from './usage-document.ts';
 import { chatToResponsesRequest, toUpstreamResponsesRequest, toV1Models, v1GatewayError } from './translate/index.ts';
-import { affinityKeyOf, continuationOf, requireModel, upstreamCompactBody, upstreamResponsesBody, type JsonObject } from './responses-body.ts';
+import { affinityKeyOf, continuationOf, requireModel, startsConversation, upstreamCompactBody, upstreamResponsesBody, type JsonObject } from './responses-body.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -170,6 +170,7 @@ function registerBackendRoutes(scope: FastifyInstance, services: Services, deps:
       body: bytes,
       affinityKey: affinityKeyOf(body, request.headers),
       continuationOf: continuationOf(body, request.headers),
+      boundary: startsConversation(body),
       forwardClientHeaders: true,
     }));
   };
@@ -191,6 +192,7 @@ function registerBackendRoutes(scope: FastifyInstance, services: Services, deps:
       body: compactBody,
       affinityKey: affinityKeyOf(body, request.headers),
       continuationOf: continuationOf(body, request.headers),
+      boundary: true,
       forwardClientHeaders: true,
     }));
   };
@@ -236,6 +238,7 @@ async function dispatchV1(services: Services, deps: GatewayDeps, request: Fastif
     body: bytes,
     affinityKey: affinityKeyOf(plan.body, request.headers),
     continuationOf: continuationOf(plan.body, request.headers),
+    boundary: startsConversation(plan.body),
     forwardClientHeaders: false,
     relay: plan.relay(requestedModel),
   }));

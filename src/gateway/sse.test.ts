@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { SseReader, parseBlock } from './sse.ts';
 import { classifyEvent, failureCode } from './upstream-events.ts';
 import { usageFrom, usageFromPayload } from './usage.ts';
-import { affinityKeyOf, upstreamCompactBody, upstreamResponsesBody } from './responses-body.ts';
+import { affinityKeyOf, startsConversation, upstreamCompactBody, upstreamResponsesBody } from './responses-body.ts';
 
 const frame = (type: string, data: object) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
 
@@ -84,5 +84,17 @@ describe('upstream body rewriting', () => {
     expect(affinityKeyOf({ prompt_cache_key: 'x'.repeat(257) }, {})).toBeNull();
     expect(affinityKeyOf({}, { session_id: 's' })).toBe('sid:s');
     expect(affinityKeyOf({}, {})).toBeNull();
+  });
+});
+
+describe('conversation boundaries', () => {
+  test.each([
+    ['a first user message', { input: [{ type: 'message', role: 'user', content: [] }] }, true],
+    ['a string input', { input: 'hi' }, true],
+    ['a reply already in the history', { input: [{ type: 'message', role: 'user', content: [] }, { type: 'message', role: 'assistant', content: [] }] }, false],
+    ['a tool output', { input: [{ type: 'function_call_output', call_id: 'c', output: 'x' }] }, false],
+    ['a previous response', { previous_response_id: 'resp_1', input: [] }, false],
+  ])('%s', (_name, body, expected) => {
+    expect(startsConversation(body as Record<string, unknown>)).toBe(expected);
   });
 });

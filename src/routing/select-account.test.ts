@@ -95,6 +95,21 @@ describe('selectAccount', () => {
     expect(selection.moved).toEqual({ from: 'a', reason: 'cooling_down' });
   });
 
+  test('a session leaves a nearly spent account only at a boundary, for the roomy account resetting soonest', () => {
+    const nearly = (id: string) => account(id, {}, fresh(95));
+    const roomy = (id: string, resetIn: number) => account(id, {}, { ...fresh(20), primaryResetAt: NOW + resetIn });
+    // Find a session whose preferred account is the nearly spent one.
+    const candidates = [nearly('a'), roomy('b', 7_200_000), roomy('c', 600_000)];
+    const seed = Array.from({ length: 50 }, (_, i) => `s${i}`).find((s) => ids(selectAccount([account('a'), account('b'), account('c')], base({ seed: s, sticky: true })))[0] === 'a')!;
+    const midTurn = selectAccount(candidates, base({ seed, sticky: true, boundary: false }));
+    expect(ids(midTurn)[0]).toBe('a');
+    const atBoundary = selectAccount(candidates, base({ seed, sticky: true, boundary: true }));
+    expect(ids(atBoundary)[0]).toBe('c');
+    expect(atBoundary.moved).toEqual({ from: 'a', reason: 'quota_nearly_spent' });
+    // With nowhere roomier to go the session stays.
+    expect(ids(selectAccount([nearly('a'), nearly('b')], base({ seed, sticky: true, boundary: true })))).toContain('a');
+  });
+
   test('circuit-blocked accounts are out, demoted ones go last', () => {
     const candidates = [account('a'), account('b'), account('c')];
     const selection = selectAccount(candidates, base({ isCircuitBlocked: (c) => c.assignmentId === 'a', demoted: new Set(['b']) }));

@@ -13,6 +13,8 @@ export type SelectionRequest = {
   exclude?: ReadonlySet<string>;
   /** The account that owns the conversation state this request continues (previous response, encrypted reasoning). */
   pinned?: string | null;
+  /** The request starts a conversation or compacts one: a natural moment to move a session. */
+  boundary?: boolean;
   isCircuitBlocked?: (candidate: Candidate) => boolean;
   /** Accounts demoted for this key and model after a recent failure: tried last. */
   demoted?: ReadonlySet<string>;
@@ -22,7 +24,7 @@ export type Selection = {
   ordered: Candidate[];
   ineligible: { assignmentId: string; reason: IneligibleReason }[];
   /** Why a sticky request did not land on its preferred account (null when it did, or not sticky). */
-  moved: { from: string; reason: IneligibleReason | 'demoted' | 'no_quota_evidence' } | null;
+  moved: { from: string; reason: IneligibleReason | 'demoted' | 'no_quota_evidence' | 'quota_nearly_spent' } | null;
 };
 
 export const QUOTA_FRESH_MS = 15 * 60_000;
@@ -73,13 +75,17 @@ export function selectAccount(candidates: readonly Candidate[], request: Selecti
   const unknown = ranked.filter((c) => !demoted.has(c.assignmentId) && knownUsage(c, request.now) === null);
   const last = ranked.filter((c) => demoted.has(c.assignmentId));
   let ordered = [...known, ...unknown, ...last];
+  const switched = request.sticky && request.boundary && !request.pinned ? switchAtBoundary(ordered, request.now) : null;
+  if (switched) ordered = switched.ordered;
   // Conversation state lives on one account: its owner goes first while it is eligible.
   const owner = request.pinned ? ordered.find((c) => c.assignmentId === request.pinned) : undefined;
   if (owner) ordered = [owner, ...ordered.filter((c) => c !== owner)];
   ordered = ordered.slice(0, Math.max(1, request.ringSize));
 
   let moved: Selection['moved'] = null;
-  if (request.pinned && !owner) {
+  if (switched) {
+    moved = { from: switched.from, reason: 'quota_nearly_spent' };
+  } else if (request.pinned && !owner) {
     const reason = ineligible.find((i) => i.assignmentId === request.pinned)?.reason;
     if (reason) moved = { from: request.pinned, reason };
   } else if (request.sticky && candidates.length > 1 && !owner) {
@@ -90,6 +96,24 @@ export function selectAccount(candidates: readonly Candidate[], request: Selecti
     }
   }
   return { ordered, ineligible, moved };
+}
+
+export const NEARLY_SPENT_PERCENT = 90;
+
+/**
+ * Switch-cost aware choice: moving a session costs its prompt cache, so a session leaves a nearly
+ * spent account only at a natural boundary (a new conversation or a compaction), never mid-turn,
+ * and then goes to the account with headroom whose window resets soonest.
+ */
+function switchAtBoundary(ordered: Candidate[], now: number): { ordered: Candidate[]; from: string } | null {
+  const current = ordered[0];
+  const usage = current ? knownUsage(current, now) : null;
+  if (!current || usage === null || usage < NEARLY_SPENT_PERCENT) return null;
+  const roomy = ordered.filter((c) => c !== current && (knownUsage(c, now) ?? 0) < NEARLY_SPENT_PERCENT);
+  if (roomy.length === 0) return null;
+  const resetOf = (c: Candidate) => c.quota.primaryResetAt ?? Number.MAX_SAFE_INTEGER;
+  const next = [...roomy].sort((a, b) => resetOf(a) - resetOf(b))[0]!;
+  return { ordered: [next, ...ordered.filter((c) => c !== next)], from: current.assignmentId };
 }
 
 /** The message an operator can act on when nothing is eligible. */
