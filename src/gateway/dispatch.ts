@@ -166,6 +166,7 @@ export async function dispatchToPool(deps: GatewayDeps, key: AuthenticatedKey, r
       demoted: deps.routing.demotedFor(key.id, plan.upstreamModel, candidates),
       pinned: plan.continuationOf ? deps.routing.ownerOf(plan.continuationOf) : null,
       boundary: plan.boundary ?? false,
+      model: plan.requestedModel,
     });
     if (selection.moved) routingReason = `affinity_moved:${selection.moved.reason}`;
     if (selection.ordered.length === 0) {

@@ -21,6 +21,8 @@ export type Candidate = {
     observedAt: number | null;
   };
   lastSuccessAt: number | null;
+  /** Models this account advertised (lowercase); null while unknown, and then every model passes. */
+  models: ReadonlySet<string> | null;
 };
 
-export type IneligibleReason = 'disabled' | 'reauth_required' | 'credentials_unusable' | 'cooling_down' | 'quota_exhausted' | 'circuit_open' | 'excluded';
+export type IneligibleReason = 'disabled' | 'reauth_required' | 'credentials_unusable' | 'cooling_down' | 'quota_exhausted' | 'model_unsupported' | 'circuit_open' | 'excluded';

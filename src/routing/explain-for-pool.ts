@@ -26,5 +26,6 @@ export async function explainForPool(routing: RoutingState, input: ExplainInput)
     affinityKind,
     isCircuitBlocked: (c) => routing.isCircuitBlocked(c.assignmentId, model, routeClass),
     demoted: input.apiKeyId ? routing.demotedFor(input.apiKeyId, model, candidates) : new Set(),
+    model,
   });
 }

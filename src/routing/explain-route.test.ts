@@ -17,6 +17,7 @@ const account = (id: string, overrides: Partial<Candidate> = {}): Candidate => (
   cooldownUntil: null,
   quota: { primaryUsedPercent: 20, primaryResetAt: NOW + 3_600_000, secondaryUsedPercent: 5, secondaryResetAt: NOW + 86_400_000, observedAt: NOW - 1000 },
   lastSuccessAt: null,
+  models: null,
   ...overrides,
 });
 

@@ -305,6 +305,16 @@ export class RoutingState {
           v1Enabled: settingsRow.v1_compatibility_enabled,
         }
       : DEFAULT_SETTINGS;
+    // Which models each account advertised when its catalog was read (identity id → models).
+    const advertised = new Map<string, Set<string>>();
+    for (const model of models) {
+      if (model.status === 'retired' || model.status === 'suppressed') continue;
+      for (const identityId of Object.keys((model.metadata.sources ?? {}) as Record<string, unknown>)) {
+        const set = advertised.get(identityId) ?? new Set<string>();
+        set.add(model.exposed_model_id);
+        advertised.set(identityId, set);
+      }
+    }
     const candidates: Candidate[] = rows.map((row) => {
       const observed = [row.primary_observed, row.secondary_observed].filter((d): d is Date => d instanceof Date).map((d) => d.getTime());
       return {
@@ -327,6 +337,7 @@ export class RoutingState {
           observedAt: observed.length ? Math.max(...observed) : null,
         },
         lastSuccessAt: row.last_success_at?.getTime() ?? null,
+        models: advertised.get(row.identity_id) ?? null,
       };
     });
     const catalog: PoolCatalog = { fetched: models.length > 0, models: new Map() };

@@ -20,6 +20,7 @@ function account(id: string, overrides: Partial<Candidate> = {}, quota: Partial<
     cooldownUntil: null,
     quota: { primaryUsedPercent: null, primaryResetAt: null, secondaryUsedPercent: null, secondaryResetAt: null, observedAt: null, ...quota },
     lastSuccessAt: null,
+    models: null,
     ...overrides,
   };
 }
@@ -108,6 +109,13 @@ describe('selectAccount', () => {
     expect(atBoundary.moved).toEqual({ from: 'a', reason: 'quota_nearly_spent' });
     // With nowhere roomier to go the session stays.
     expect(ids(selectAccount([nearly('a'), nearly('b')], base({ seed, sticky: true, boundary: true })))).toContain('a');
+  });
+
+  test('an account whose catalog lacks the model is skipped; unknown catalogs pass', () => {
+    const candidates = [account('a', { models: new Set(['gpt-5.4']) }), account('b', { models: new Set(['gpt-5.4-mini']) }), account('c')];
+    const selection = selectAccount(candidates, base({ model: 'GPT-5.4-mini' }));
+    expect(ids(selection).sort()).toEqual(['b', 'c']);
+    expect(selection.ineligible).toEqual([{ assignmentId: 'a', reason: 'model_unsupported' }]);
   });
 
   test('circuit-blocked accounts are out, demoted ones go last', () => {

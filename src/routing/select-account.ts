@@ -13,6 +13,8 @@ export type SelectionRequest = {
   exclude?: ReadonlySet<string>;
   /** The account that owns the conversation state this request continues (previous response, encrypted reasoning). */
   pinned?: string | null;
+  /** The requested model (lowercase): accounts that advertised a catalog without it are skipped. */
+  model?: string | null;
   /** The request starts a conversation or compacts one: a natural moment to move a session. */
   boundary?: boolean;
   isCircuitBlocked?: (candidate: Candidate) => boolean;
@@ -28,6 +30,8 @@ export type Selection = {
 };
 
 export const QUOTA_FRESH_MS = 15 * 60_000;
+
+const modelUnsupported = (candidate: Candidate, model: string | null | undefined) => !!model && candidate.models !== null && !candidate.models.has(model.toLowerCase());
 
 export function ineligibleReason(candidate: Candidate, now: number): IneligibleReason | null {
   if (candidate.assignmentStatus === 'disabled' || candidate.assignmentStatus === 'paused' || candidate.assignmentStatus === 'deleted') return 'disabled';
@@ -65,7 +69,7 @@ export function selectAccount(candidates: readonly Candidate[], request: Selecti
   for (const candidate of candidates) {
     const reason: IneligibleReason | null = request.exclude?.has(candidate.assignmentId)
       ? 'excluded'
-      : (ineligibleReason(candidate, request.now) ?? (request.isCircuitBlocked?.(candidate) ? 'circuit_open' : null));
+      : (ineligibleReason(candidate, request.now) ?? (modelUnsupported(candidate, request.model) ? 'model_unsupported' : request.isCircuitBlocked?.(candidate) ? 'circuit_open' : null));
     if (reason) ineligible.push({ assignmentId: candidate.assignmentId, reason });
     else eligible.push(candidate);
   }
@@ -126,6 +130,7 @@ export function describeNoEligibleAccount(poolSlug: string, selection: Selection
   if (counts.get('cooling_down')) parts.push(`${counts.get('cooling_down')} cooling down until ${new Date(Math.min(...cooling)).toISOString()}`);
   if (counts.get('quota_exhausted')) parts.push(`${counts.get('quota_exhausted')} out of quota`);
   if (counts.get('circuit_open')) parts.push(`${counts.get('circuit_open')} failing repeatedly (circuit open, probed again within a minute)`);
+  if (counts.get('model_unsupported')) parts.push(`${counts.get('model_unsupported')} do not serve this model`);
   if (counts.get('reauth_required')) parts.push(`${counts.get('reauth_required')} need re-authentication (import a fresh auth.json)`);
   if (counts.get('disabled')) parts.push(`${counts.get('disabled')} disabled`);
   if (counts.get('credentials_unusable')) parts.push(`${counts.get('credentials_unusable')} with unusable credentials`);

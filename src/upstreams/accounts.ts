@@ -198,7 +198,7 @@ export async function primeAccount(deps: AccountDeps, target: { poolId: string; 
   try {
     if (models.status === 'fulfilled') {
       const entries = modelEntriesFrom(models.value);
-      await saveCatalog(deps.db, target.poolId, entries, now);
+      await saveCatalog(deps.db, target.poolId, entries, now, target.identityId);
       modelCount = entries.length;
     } else deps.log.warn({ account: target.identityId, reason: String(models.reason) }, 'account priming could not read the model list');
     if (usage.status === 'fulfilled') {

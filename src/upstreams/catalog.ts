@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
 import { jsonb } from '../db/index.ts';
 
@@ -12,7 +13,8 @@ export function modelEntriesFrom(body: unknown): UpstreamModelEntry[] {
 }
 
 /** Stores the upstream's model entries as the pool catalog (served as stored on /models). */
-export async function saveCatalog(db: Db, poolId: string, entries: UpstreamModelEntry[], now = new Date()): Promise<void> {
+/** Each model also records which accounts (identity ids) advertise it, so routing can skip the others. */
+export async function saveCatalog(db: Db, poolId: string, entries: UpstreamModelEntry[], now = new Date(), sourceIdentityId: string | null = null): Promise<void> {
   if (entries.length === 0) return;
   const rows = new Map<string, UpstreamModelEntry>();
   for (const entry of entries) rows.set(entry.slug.trim().toLowerCase(), entry);
@@ -29,7 +31,7 @@ export async function saveCatalog(db: Db, poolId: string, entries: UpstreamModel
         retired_at: null,
         suppressed_at: null,
         last_seen_at: now,
-        metadata: jsonb({ upstream_entry: entry }),
+        metadata: jsonb({ upstream_entry: entry, sources: sourceIdentityId ? { [sourceIdentityId]: now.toISOString() } : {} }),
       })),
     )
     .onConflict((oc) =>
@@ -39,7 +41,7 @@ export async function saveCatalog(db: Db, poolId: string, entries: UpstreamModel
         status: 'active',
         stale_at: null,
         last_seen_at: now,
-        metadata: eb.ref('excluded.metadata'),
+        metadata: sql<Record<string, unknown>>`jsonb_build_object('upstream_entry', excluded.metadata->'upstream_entry', 'sources', coalesce(models.metadata->'sources', '{}'::jsonb) || coalesce(excluded.metadata->'sources', '{}'::jsonb))`,
         updated_at: now,
       })),
     )

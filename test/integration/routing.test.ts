@@ -193,3 +193,19 @@ describe('routing explain', () => {
     expect(moved.candidates.find((c) => c.assignment_id === servedAssignment)?.reason).toBe('disabled');
   });
 });
+
+describe('model support per account', () => {
+  test('a model only some accounts advertise goes only to those', async () => {
+    const { createPool } = await import('../../src/pools/index.ts');
+    const { importAuthJson } = await import('../../src/upstreams/index.ts');
+    const pool = await createPool(gateway.services.db, cliActor(), { name: `models-${Date.now().toString(36)}` });
+    const narrow = await upstream.addAccount({ accountId: `acct-narrow-${Date.now().toString(36)}`, email: 'narrow@example.com', models: ['gpt-5.4'] });
+    const wide = await upstream.addAccount({ accountId: `acct-wide-${Date.now().toString(36)}`, email: 'wide@example.com', models: ['gpt-5.4', 'gpt-5.4-mini'] });
+    for (const account of [narrow, wide]) await importAuthJson(gateway.services.accountDeps, cliActor(), { pool: pool.slug, authJson: JSON.stringify(account.authJson) });
+    const { key } = await mintApiKey({ db: gateway.services.db, notifier: gateway.services.notifier }, cliActor(), { pool: pool.slug });
+    const before = upstream.requestsTo('/backend-api/codex/responses').length;
+    for (let i = 0; i < 10; i++) expect((await send(gateway, key, { body: body({ model: 'gpt-5.4-mini' }) })).status).toBe(200);
+    const used = new Set(upstream.requestsTo('/backend-api/codex/responses').slice(before).map((r) => r.accountId));
+    expect([...used]).toEqual([wide.accountId]);
+  });
+});
