@@ -14,6 +14,9 @@ FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
+# The root `prepare` script (web/build.ts) runs on every install; without the dev dependencies it
+# skips the UI build, which the ui stage below does.
+COPY web/build.ts ./web/build.ts
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --omit=dev --no-audit --no-fund
 

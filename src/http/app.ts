@@ -4,6 +4,7 @@ import { pingDatabase, migrationsCurrent } from '../db/index.ts';
 import { PoolerError, toEnvelope } from '../errors.ts';
 import { asPoolerError } from './error-mapping.ts';
 import { registerAdminApi } from '../admin/index.ts';
+import { registerAdminUi } from './admin-ui.ts';
 import { registerGatewayRoutes } from '../gateway/routes.ts';
 import { metricsTokenDigest, registerMetricsRoute, statusClass } from '../metrics/index.ts';
 import type { Services } from '../services.ts';
@@ -105,6 +106,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await registerBootstrapRoutes(app, services);
   await registerAdminApi(app, services);
+  await registerAdminUi(app);
   await registerGatewayRoutes(app, { services, drain });
   return app;
 }
