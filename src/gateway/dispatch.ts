@@ -139,10 +139,9 @@ export async function dispatchToPool(deps: GatewayDeps, key: AuthenticatedKey, r
   const onClose = () => {
     if (!reply.raw.writableFinished) abort.abort(new ClientGoneError('client disconnected'));
   };
+  // The response's 'close' before it finished means the client went away (the request body was
+  // already read by then, so the request's own events say nothing).
   reply.raw.once('close', onClose);
-  request.raw.once('close', () => {
-    if (request.raw.destroyed && !reply.raw.writableFinished && !reply.raw.headersSent) abort.abort(new ClientGoneError('client disconnected'));
-  });
 
   let logged = false;
   let chosen: Candidate | null = null;
