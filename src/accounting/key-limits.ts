@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { recordAudit, type Actor } from '../audit/index.ts';
-import type { Db, Notifier } from '../db/index.ts';
+import { apiKeyRefColumn } from '../api-keys/service.ts';
+import { API_KEY_CHANNEL, type Db, type Notifier } from '../db/index.ts';
 import { PoolerError, invalidInput } from '../errors.ts';
 
 const LIMIT = z.number().int().positive().nullable().optional();
@@ -24,8 +25,6 @@ export type KeyLimitsView = {
   max_output_tokens_per_request: number | null;
 };
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * Sets (or clears) a key's limits, for all models or one model. The binding row is replaced in
  * one transaction; every web process drops its cached policy through the key channel.
@@ -37,7 +36,7 @@ export async function setKeyLimits(deps: { db: Db; notifier: Notifier }, actor: 
     throw invalidInput(`${issue.path.join('.') || 'limits'}: ${issue.message}`, issue.path.join('.') || null);
   }
   const ref = keyRef.trim();
-  const key = await deps.db.selectFrom('api_keys').select(['id', 'pool_id', 'key_prefix', 'status']).where(UUID.test(ref) ? 'id' : 'key_prefix', '=', ref).executeTakeFirst();
+  const key = await deps.db.selectFrom('api_keys').select(['id', 'pool_id', 'key_prefix', 'status']).where(apiKeyRefColumn(ref) ?? 'key_prefix', '=', ref).executeTakeFirst();
   if (!key) throw new PoolerError('not_found', `api key ${ref} does not exist`, { param: 'key' });
   const { model, clear, ...limits } = parsed.data;
   const scope = model ? 'model' : 'default';
@@ -63,7 +62,7 @@ export async function setKeyLimits(deps: { db: Db; notifier: Notifier }, actor: 
     }
     await recordAudit(tx, { actor, action: 'api_key.update', poolId: key.pool_id, targetType: 'api_key', targetId: key.id, details: { changed_fields: ['limits'], scope, model: modelId, cleared: Boolean(clear), ...limits } });
   });
-  await deps.notifier.publish('cxp_api_keys', key.key_prefix);
+  await deps.notifier.publish(API_KEY_CHANNEL, key.key_prefix);
   return listKeyLimits(deps.db, key.id);
 }
 

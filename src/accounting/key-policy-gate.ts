@@ -1,9 +1,8 @@
 import { sql } from 'kysely';
-import type { Db, Notifier } from '../db/index.ts';
+// A limits edit publishes on the key channel, like any other key change.
+import { API_KEY_CHANNEL, type Db, type Notifier } from '../db/index.ts';
 import { checkLimits, effectiveLimits, policyError, type KeyLimits, type KeyPolicy, type KeyUsage, type PolicyRequest } from './key-policies.ts';
 
-/** Same channel as key changes: a limits edit publishes the key's prefix there. */
-const API_KEY_CHANNEL = 'cxp_api_keys';
 const POLICY_TTL_MS = 30_000;
 const USAGE_TTL_MS = 1_000;
 // Settlements reach the buckets through the request-log writer within about half a second.

@@ -1,3 +1,4 @@
+import { UUID_PATTERN } from '../db/index.ts';
 import { z } from 'zod';
 import { invalidInput } from '../errors.ts';
 
@@ -10,7 +11,7 @@ export function parseInput<T extends z.ZodType>(schema: T, value: unknown): z.ou
   throw invalidInput(param ? `${param}: ${issue.message}` : issue.message, param);
 }
 
-export const UUID = z.string().trim().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be an id (uuid)');
+export const UUID = z.string().trim().regex(UUID_PATTERN, 'must be an id (uuid)');
 export const ID_PARAMS = z.object({ id: UUID });
 /** RFC 3339 time in a query string. */
 export const TIME = z.string().trim().max(64).refine((v) => !Number.isNaN(Date.parse(v)), 'must be an RFC 3339 time').transform((v) => new Date(v));

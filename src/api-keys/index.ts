@@ -1,4 +1,4 @@
-export { API_KEY_CHANNEL, listApiKeys, mintApiKey, parseExpiry, revokeApiKey, toApiKey } from './service.ts';
+export { API_KEY_CHANNEL, apiKeyRefColumn, listApiKeys, mintApiKey, parseExpiry, revokeApiKey, toApiKey } from './service.ts';
 export type { ApiKey, MintedApiKey } from './service.ts';
 export { ApiKeyCache } from './key-cache.ts';
 export type { AuthenticatedKey, KeySurface } from './key-cache.ts';

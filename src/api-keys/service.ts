@@ -1,12 +1,11 @@
 import { recordAudit, type Actor } from '../audit/index.ts';
 import { mintPoolApiKey } from '../crypto/index.ts';
-import type { Db, Notifier } from '../db/index.ts';
+import { API_KEY_CHANNEL, isUuid, type Db, type Notifier } from '../db/index.ts';
 import { PoolerError, invalidInput } from '../errors.ts';
 import { findPool } from '../pools/index.ts';
 import type { ApiKeyRow, ApiKeyStatus } from './api-key.table.ts';
 
-/** Channel that tells every web process to drop a cached key. Payload: key prefix. */
-export const API_KEY_CHANNEL = 'cxp_api_keys';
+export { API_KEY_CHANNEL };
 
 export type ApiKey = {
   id: string;
@@ -25,7 +24,6 @@ export type ApiKey = {
 export type MintedApiKey = { apiKey: ApiKey; key: string };
 
 const PREFIX_PATTERN = /^sk-cxp-[0-9a-f]{12}$/;
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function toApiKey(row: ApiKeyRow, now = new Date()): ApiKey {
   const expired = row.status === 'active' && row.expires_at !== null && row.expires_at.getTime() <= now.getTime();
@@ -101,10 +99,16 @@ export async function listApiKeys(db: Db, filter: { pool?: string } = {}): Promi
   return (await query.execute()).map((row) => toApiKey(row, now));
 }
 
+/** Which column an operator's key reference names: an id (uuid), a prefix (`sk-cxp-<12 hex>`), or neither. */
+export function apiKeyRefColumn(ref: string): 'id' | 'key_prefix' | null {
+  const trimmed = ref.trim();
+  return isUuid(trimmed) ? 'id' : PREFIX_PATTERN.test(trimmed) ? 'key_prefix' : null;
+}
+
 /** Revokes a key by id or prefix. Revoking a revoked key is a no-op that still answers the key. */
 export async function revokeApiKey(deps: { db: Db; notifier: Notifier }, actor: Actor, ref: string): Promise<ApiKey> {
   const trimmed = ref.trim();
-  const column = UUID_PATTERN.test(trimmed) ? 'id' : PREFIX_PATTERN.test(trimmed) ? 'key_prefix' : null;
+  const column = apiKeyRefColumn(trimmed);
   if (!column) throw invalidInput('give a key id (uuid) or prefix (sk-cxp-<12 hex>)', 'key');
   const row = await deps.db.transaction().execute(async (tx) => {
     const current = await tx.selectFrom('api_keys').selectAll().where(column, '=', trimmed).forUpdate().executeTakeFirst();

@@ -1,11 +1,10 @@
 import type { Command } from 'commander';
+import { apiKeyRefColumn } from '../api-keys/index.ts';
 import { findPool } from '../pools/index.ts';
 import { explainForPool, RoutingState } from '../routing/index.ts';
 import type { OperatorContext } from './context.ts';
 import { OPERATOR_GROUP_DESCRIPTIONS } from './groups.ts';
 import { dash, formatTable, printJson } from './format.ts';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function registerRoutingCommands(program: Command, ctx: OperatorContext): void {
   const routing = program.command('routing').description(OPERATOR_GROUP_DESCRIPTIONS.routing);
@@ -23,7 +22,7 @@ export function registerRoutingCommands(program: Command, ctx: OperatorContext):
       const pool = await findPool(deps.db, options.pool);
       let apiKeyId: string | null = null;
       if (options.key) {
-        const row = await deps.db.selectFrom('api_keys').select('id').where(UUID.test(options.key) ? 'id' : 'key_prefix', '=', options.key.trim()).where('pool_id', '=', pool.id).executeTakeFirst();
+        const row = await deps.db.selectFrom('api_keys').select('id').where(apiKeyRefColumn(options.key) ?? 'key_prefix', '=', options.key.trim()).where('pool_id', '=', pool.id).executeTakeFirst();
         if (!row) throw new Error(`api key ${options.key} is not in pool ${pool.slug}`);
         apiKeyId = row.id;
       }

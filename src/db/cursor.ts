@@ -1,4 +1,5 @@
 import { sql, type RawBuilder } from 'kysely';
+import { isUuid } from './ids.ts';
 
 /**
  * Keyset pagination over (timestamp, id) descending. The cursor carries the timestamp as whole
@@ -6,7 +7,6 @@ import { sql, type RawBuilder } from 'kysely';
  */
 export type PageCursor = { micros: string; id: string };
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function encodeCursor(cursor: PageCursor): string {
   return Buffer.from(JSON.stringify([cursor.micros, cursor.id]), 'utf8').toString('base64url');
@@ -19,7 +19,7 @@ export function decodeCursor(raw: string): PageCursor | null {
     const value = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as unknown;
     if (!Array.isArray(value) || value.length !== 2) return null;
     const [micros, id] = value as unknown[];
-    if (typeof micros !== 'string' || !/^\d{1,18}$/.test(micros) || typeof id !== 'string' || !UUID.test(id)) return null;
+    if (typeof micros !== 'string' || !/^\d{1,18}$/.test(micros) || typeof id !== 'string' || !isUuid(id)) return null;
     return { micros, id };
   } catch {
     return null;

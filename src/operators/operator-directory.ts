@@ -1,10 +1,9 @@
 import { sql } from 'kysely';
-import type { Db, Tx } from '../db/index.ts';
+import { isUuid, type Db, type Tx } from '../db/index.ts';
 import { PoolerError } from '../errors.ts';
 import type { OperatorRole } from './operator.table.ts';
 import { authorize, type Scope } from './scope.ts';
 
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** An operator as the owner sees it. Never the password hash, TOTP secret or recovery codes. */
 export type OperatorView = {
@@ -67,7 +66,7 @@ export async function listOperators(db: Db, scope: Scope, filter: { status?: 'ac
 
 export async function getOperator(db: Db | Tx, scope: Scope, id: string): Promise<OperatorView> {
   authorize(scope, 'operator.manage');
-  if (!UUID_PATTERN.test(id)) throw new PoolerError('not_found', 'operator does not exist', { param: 'id' });
+  if (!isUuid(id)) throw new PoolerError('not_found', 'operator does not exist', { param: 'id' });
   const row = await operatorsQuery(db).where('u.id', '=', id).executeTakeFirst();
   if (!row) throw new PoolerError('not_found', 'operator does not exist', { param: 'id' });
   return toView(row);
@@ -109,7 +108,7 @@ export async function syncPoolAssignments(tx: Tx, userId: string, poolIds: reado
 /** Pool ids given for an admin must all exist. */
 export async function assertPoolsExist(db: Db | Tx, poolIds: readonly string[]): Promise<void> {
   if (poolIds.length === 0) return;
-  if (poolIds.some((id) => !UUID_PATTERN.test(id))) throw new PoolerError('invalid_request', 'pool_ids must be pool ids (uuid)', { param: 'pool_ids' });
+  if (poolIds.some((id) => !isUuid(id))) throw new PoolerError('invalid_request', 'pool_ids must be pool ids (uuid)', { param: 'pool_ids' });
   const found = await db.selectFrom('pools').select('id').where('id', 'in', [...poolIds]).execute();
   if (found.length !== new Set(poolIds).size) throw new PoolerError('pool_not_found', 'one of pool_ids does not exist', { param: 'pool_ids' });
 }

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { recordAudit, type Actor } from '../audit/index.ts';
-import type { Db, Notifier } from '../db/index.ts';
+import { API_KEY_CHANNEL, isUuid, ROUTING_CHANNEL, type Db, type Notifier } from '../db/index.ts';
 import { PoolerError, invalidInput } from '../errors.ts';
 import type { PoolRow, PoolStatus } from './pool.table.ts';
 
@@ -10,7 +10,6 @@ export type PoolSummary = Pool & { accountCount: number; keyCount: number };
 
 const SLUG_PATTERN = /^[a-z0-9]+(?:[a-z0-9-]*[a-z0-9])?$/;
 const NAME_SCHEMA = z.string().trim().min(1, 'pool name must not be blank').max(160, 'pool name must be at most 160 characters');
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Slug from a name: lowercased, runs of anything but a-z0-9 become `-`, edges trimmed. */
 export function slugFromName(name: string): string {
@@ -29,7 +28,7 @@ function parseName(raw: unknown): string {
 export async function findPool(db: Db, ref: string): Promise<Pool> {
   const trimmed = ref.trim();
   let query = db.selectFrom('pools').selectAll();
-  query = UUID_PATTERN.test(trimmed) ? query.where('id', '=', trimmed) : query.where(sql`lower(slug)`, '=', slugFromName(trimmed));
+  query = isUuid(trimmed) ? query.where('id', '=', trimmed) : query.where(sql`lower(slug)`, '=', slugFromName(trimmed));
   const row = await query.executeTakeFirst();
   if (!row) throw new PoolerError('not_found', `pool ${JSON.stringify(trimmed)} does not exist`, { param: 'pool' });
   return toPool(row);
@@ -108,7 +107,7 @@ export async function setPoolStatus(deps: { db: Db; notifier: Notifier }, actor:
     return row;
   });
   // Channel names of api-keys (API_KEY_CHANNEL) and upstreams (ROUTING_CHANNEL); both import this module.
-  await deps.notifier.publish('cxp_api_keys', '*');
-  await deps.notifier.publish('cxp_routing', pool.id);
+  await deps.notifier.publish(API_KEY_CHANNEL, '*');
+  await deps.notifier.publish(ROUTING_CHANNEL, pool.id);
   return toPool(updated);
 }

@@ -2,7 +2,7 @@ import { request, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { recordAudit, type Actor } from '../audit/index.ts';
 import type { Keyring } from '../crypto/index.ts';
-import { jsonb, type Db, type Notifier, type Tx } from '../db/index.ts';
+import { isUuid, jsonb, ROUTING_CHANNEL, type Db, type Notifier, type Tx } from '../db/index.ts';
 import { PoolerError, invalidInput } from '../errors.ts';
 import { findPool } from '../pools/index.ts';
 import type { AccountStatus } from './account.table.ts';
@@ -14,8 +14,7 @@ import { saveQuotaWindows } from './quota-store.ts';
 import { storeSecret } from './secrets.ts';
 import { buildUpstreamHeaders, CODEX_CLIENT_VERSION } from './upstream-http.ts';
 
-/** Channel telling every web process a pool's routing inputs changed. Payload: pool id or `*`. */
-export const ROUTING_CHANNEL = 'cxp_routing';
+export { ROUTING_CHANNEL };
 
 export type AccountState = AccountStatus | 'cooling_down';
 
@@ -48,7 +47,6 @@ export type AccountDeps = {
 
 export type ImportResult = { account: AccountView; created: boolean; primed: { models: number; quota: boolean } };
 
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const QUOTA_FRESH_MS = 15 * 60_000;
 const PRIME_BUDGET_MS = 4_000;
 
@@ -280,7 +278,7 @@ export async function listAccounts(db: Db, filter: { pool?: string } = {}): Prom
 }
 
 export async function getAccount(db: Db, id: string): Promise<AccountView> {
-  if (!UUID_PATTERN.test(id.trim())) throw invalidInput('account id must be a uuid (see `accounts list`)', 'id');
+  if (!isUuid(id.trim())) throw invalidInput('account id must be a uuid (see `accounts list`)', 'id');
   const row = await accountsQuery(db).where('a.id', '=', id.trim()).executeTakeFirst();
   if (!row) throw new PoolerError('not_found', `account ${id} does not exist`, { param: 'id' });
   return (await toViews(db, [row]))[0]!;

@@ -2,13 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { Keyring } from '../crypto/index.ts';
-import { jsonb, type Db, type Notifier, type Tx } from '../db/index.ts';
+import { CREDENTIALS_CHANNEL, jsonb, type Db, type Notifier, type Tx } from '../db/index.ts';
 import { parseTokenClaims } from './auth-json.ts';
 import { requestTokenRefresh } from './oauth-refresh.ts';
 import { readSecrets, storeSecret } from './secrets.ts';
 
-/** Channel telling every process an account's credentials or state changed. Payload: identity id. */
-export const CREDENTIALS_CHANNEL = 'cxp_credentials';
+export { CREDENTIALS_CHANNEL };
 
 export type AccessCredentials = { accessToken: string; expiresAt: number | null; epoch: number };
 
