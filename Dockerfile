@@ -21,21 +21,15 @@ RUN --mount=type=cache,target=/root/.npm \
     npm ci --omit=dev --no-audit --no-fund
 
 # --- admin UI assets -----------------------------------------------------------------------------
-# Builds web/dist when the repository has a UI build (a root "build" script, or web/package.json with
-# one); otherwise leaves an empty web/dist so the runtime stage stays the same either way.
+# With the dev dependencies installed, the root `prepare` script (web/build.ts) builds the admin UI
+# into web/dist during `npm ci`. The image must ship it: the build fails here if index.html is missing.
 FROM ${NODE_IMAGE} AS ui
 WORKDIR /app
-COPY . .
+COPY package.json package-lock.json ./
+COPY web ./web
 RUN --mount=type=cache,target=/root/.npm \
-    set -eu; \
-    has_build() { node -e "process.exit(JSON.parse(require('fs').readFileSync('$1','utf8')).scripts?.build ? 0 : 1)"; }; \
-    if has_build package.json; then \
-      npm ci --no-audit --no-fund && npm run build; \
-    elif [ -f web/package.json ] && has_build web/package.json; then \
-      if [ -f web/package-lock.json ]; then npm --prefix web ci --no-audit --no-fund; else npm --prefix web install --no-audit --no-fund; fi; \
-      npm --prefix web run build; \
-    fi; \
-    mkdir -p web/dist
+    npm ci --no-audit --no-fund \
+ && test -f web/dist/index.html
 
 # --- runtime -------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime

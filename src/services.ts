@@ -7,7 +7,7 @@ import { KeyPolicyGate } from './accounting/index.ts';
 import { RequestLogWriter } from './gateway/request-log-writer.ts';
 import { createMetrics, type Metrics } from './metrics/index.ts';
 import { createAdmission, RoutingState, type Admission } from './routing/index.ts';
-import { CredentialStore, QuotaRecorder, createUpstreamAgent, type AccountDeps } from './upstreams/index.ts';
+import { CredentialStore, QuotaRecorder, createUpstreamAgent, publicUrlOf, type AccountDeps } from './upstreams/index.ts';
 
 /**
  * Everything a process shares: built once from configuration and the database handle, passed
@@ -44,9 +44,10 @@ export function createServices(config: Config, handle: DatabaseHandle, log: Logg
   const quota = new QuotaRecorder(db, log, (observation) => routing.applyQuotaEvidence(observation.identityId, observation.windows, observation.observedAt));
   const requestLog = new RequestLogWriter(db, log);
   const apiKeys = new ApiKeyCache(db);
-  const admission = createAdmission(config.admissionLimits, (routeClass, outcome) => metrics.admissionCount.inc({ route_class: routeClass, outcome }));
+  const admission = createAdmission(config.admissionLimits, (routeClass, outcome, waitedMs) => metrics.admission.record(routeClass, outcome, waitedMs));
+  metrics.admission.watch(() => Object.entries(admission));
   const keyPolicies = new KeyPolicyGate(db);
-  const accountDeps: AccountDeps = { db, keyring: config.upstreamKeyring, notifier, dispatcher, upstreamBaseUrl: config.upstreamBaseUrl, log };
+  const accountDeps: AccountDeps = { db, keyring: config.upstreamKeyring, notifier, dispatcher, upstreamBaseUrl: config.upstreamBaseUrl, log, authIssuer: config.authIssuer, publicUrl: publicUrlOf(config.publicHost, config.port) };
   return {
     config,
     log,

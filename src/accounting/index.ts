@@ -32,7 +32,7 @@ export type {
   TokenUsage,
 } from './pricing-feed.ts';
 export type { AccountingTables, PricingSnapshotTable } from './pricing.table.ts';
-export { ledgerEntries, PriceBook, writeLedger } from './ledger.ts';
+export { closingEntry, ledgerEntries, PriceBook, releaseEventId, reservationEntry, reservationEventId, writeLedger } from './ledger.ts';
 export type { LedgerRequest, ServedUsage } from './ledger.ts';
 export { checkLimits, effectiveLimits, policyError } from './key-policies.ts';
 export type { KeyLimits, KeyPolicy, KeyUsage, PolicyViolation } from './key-policies.ts';
@@ -45,3 +45,9 @@ export { planUsageSources, usageReport, USAGE_GROUPINGS } from './usage-report.t
 export type { UsageGroupBy, UsageMeasures, UsageReport, UsageReportInput, UsageReportRow } from './usage-report.ts';
 export { describeModelPrice, listModelPrices } from './price-catalog.ts';
 export type { ModelPriceEntry, ModelPriceListing, TierPrice } from './price-catalog.ts';
+export { releaseStaleReservations, STALE_RESERVATION_MS } from './stale-reservations.ts';
+export type { StaleReservationResult } from './stale-reservations.ts';
+export { isObservatoryWindow, keyObservatory, limitsWithHeadroom, OBSERVATORY_WINDOWS } from './observatory.ts';
+export type { KeyObservatory, ObservatoryLimit, ObservatoryMeasures, ObservatoryOutcome, ObservatoryTotals, ObservatoryWindow } from './observatory.ts';
+export { csvField, EXPORT_GROUPS, exportMeasures, toCsv, usageExport } from './usage-export.ts';
+export type { ExportFormat, ExportGroup, UsageExport, UsageExportInput } from './usage-export.ts';

@@ -54,13 +54,39 @@ export class KeyPolicyGate {
       tokensToday: stored.usage.tokensToday + local.reduce((n, a) => n + a.tokens, 0),
       tokensLast7Days: stored.usage.tokensLast7Days + local.reduce((n, a) => n + a.tokens, 0),
     };
-    const violation = checkLimits(limits, usage, request, new Date(now));
+    // Requests per minute are claimed atomically in the database below (exact across processes);
+    // token windows use the estimate from buckets plus local admissions.
+    const violation = checkLimits({ ...limits, maxRequestsPerMinute: null }, usage, request, new Date(now));
     if (violation) throw policyError(violation, new Date(now));
+    if (limits.maxRequestsPerMinute !== null) await this.#claimMinute(apiKeyId, limits.maxRequestsPerMinute, now);
     const admission: LocalAdmission = { at: now, tokens: request.inputTokens + request.outputTokens, settledAt: null };
     local.push(admission);
     return () => {
       admission.settledAt = this.#now();
     };
+  }
+
+  /**
+   * Counts the request in this minute's bucket unless the minute is full, in one statement: the
+   * row lock orders concurrent admissions from every web process, so the limit holds exactly.
+   */
+  async #claimMinute(apiKeyId: string, max: number, now: number): Promise<void> {
+    const minute = new Date(Math.floor(now / 60_000) * 60_000);
+    const result = await sql<{ admitted: string | number | null; current: string | number | null }>`
+      WITH claimed AS (
+        INSERT INTO api_key_usage_buckets AS b (api_key_id, minute, admitted_count) VALUES (${apiKeyId}, ${minute}, 1)
+        ON CONFLICT (api_key_id, minute) DO UPDATE SET admitted_count = b.admitted_count + 1 WHERE b.admitted_count < ${max}
+        RETURNING b.admitted_count
+      )
+      SELECT (SELECT admitted_count FROM claimed) AS admitted,
+             (SELECT admitted_count FROM api_key_usage_buckets WHERE api_key_id = ${apiKeyId} AND minute = ${minute}) AS current`.execute(this.#db);
+    const row = result.rows[0];
+    if (row?.admitted !== null && row?.admitted !== undefined) return;
+    const at = new Date(now);
+    throw policyError(
+      { field: 'max_requests_per_minute', metric: 'requests', window: 'minute', attempted: Math.max(Number(row?.current ?? max), max) + 1, max, resetsAt: new Date(minute.getTime() + 60_000) },
+      at,
+    );
   }
 
   async #policyFor(apiKeyId: string): Promise<KeyPolicy | null> {

@@ -37,6 +37,8 @@ export interface ApiKeyUsageBucketTable {
   request_count: Generated<number>;
   total_tokens: Generated<number>;
   cost_micros: Generated<string>;
+  /** Requests admitted in the minute, counted atomically at admission (requests-per-minute limits). */
+  admitted_count: Generated<number>;
 }
 
 export type NewLedgerEntry = Insertable<LedgerEntryTable>;

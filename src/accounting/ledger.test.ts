@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { ledgerEntries, type LedgerRequest } from './ledger.ts';
+import { closingEntry, ledgerEntries, reservationEntry, type LedgerRequest } from './ledger.ts';
 import type { ResolvedPrice } from './pricing-feed.ts';
 
 const request = (extra: Partial<LedgerRequest> = {}): LedgerRequest => ({
@@ -40,5 +40,12 @@ describe('ledgerEntries', () => {
   test('nothing served: the reservation is released', () => {
     const entries = ledgerEntries(request({ served: false, usage: null }), price);
     expect(entries.map((e) => e.entry_kind)).toEqual(['reservation', 'release']);
+  });
+
+  test('the reservation written before the upstream call and the closing row written after it share the request', () => {
+    const reservation = reservationEntry(request({ usage: null, served: false }), price);
+    expect(reservation).toMatchObject({ entry_kind: 'reservation', attempt_id: null, usage_status: 'usage_pending', request_count: 1, source_event_id: 'request:r1:reservation' });
+    expect(closingEntry(request({ usage: null, served: false }), price)).toMatchObject({ entry_kind: 'release', estimated_cost_micros: reservation.estimated_cost_micros, source_event_id: 'request:r1:release' });
+    expect(closingEntry(request({ usage: null, served: true }), price)).toMatchObject({ entry_kind: 'settlement', usage_status: 'usage_unknown', settled_cost_micros: null, source_event_id: 'request:r1:settlement' });
   });
 });

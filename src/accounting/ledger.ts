@@ -25,14 +25,10 @@ export type LedgerRequest = {
 
 const micros = (value: number | null): string | null => (value === null ? null : value.toFixed(9));
 
-/**
- * The ledger rows of one request (spec §7.3), pure: a reservation of the estimate, then either a
- * settlement with the reported usage and its cost, or a release. A model without a price is
- * recorded with its usage and `unpriced: true`, never with a made-up cost. Source event ids make
- * the write idempotent.
- */
-export function ledgerEntries(request: LedgerRequest, price: ResolvedPrice | null): NewLedgerEntry[] {
-  const common = {
+type Common = Omit<NewLedgerEntry, 'entry_kind' | 'source_event_id'>;
+
+function commonOf(request: LedgerRequest, price: ResolvedPrice | null): Common {
+  return {
     request_id: request.requestId,
     attempt_id: request.attemptId,
     pricing_snapshot_id: price?.snapshotId ?? null,
@@ -45,57 +41,82 @@ export function ledgerEntries(request: LedgerRequest, price: ResolvedPrice | nul
     correction_of_entry_id: null,
     occurred_at: request.occurredAt,
   };
-  const estimatedCost = price ? costMicros(price, { inputTokens: request.estimatedInputTokens, cachedInputTokens: 0, outputTokens: 0, reasoningTokens: 0 }) : null;
-  const unpriced = price === null;
-  const reservation: NewLedgerEntry = {
-    ...common,
+}
+
+const estimateOf = (request: LedgerRequest, price: ResolvedPrice | null): number | null =>
+  price ? costMicros(price, { inputTokens: request.estimatedInputTokens, cachedInputTokens: 0, outputTokens: 0, reasoningTokens: 0 }) : null;
+
+export const reservationEventId = (requestId: string) => `request:${requestId}:reservation`;
+export const releaseEventId = (requestId: string) => `request:${requestId}:release`;
+
+/**
+ * The reservation of one request (spec §7.3), written before the upstream call: the estimate, so a
+ * request the process never finishes (a crash) is still accounted until cleanup releases it.
+ */
+export function reservationEntry(request: LedgerRequest, price: ResolvedPrice | null): NewLedgerEntry {
+  return {
+    ...commonOf(request, price),
+    attempt_id: null,
     entry_kind: 'reservation',
     usage_status: 'usage_pending',
     input_tokens: request.estimatedInputTokens,
     total_tokens: request.estimatedInputTokens,
     request_count: 1,
-    estimated_cost_micros: micros(estimatedCost),
+    estimated_cost_micros: micros(estimateOf(request, price)),
     settled_cost_micros: null,
-    source_event_id: `request:${request.requestId}:reservation`,
-    details: JSON.stringify({ unpriced, service_tier: request.serviceTier ?? 'default' }) as unknown as Record<string, unknown>,
+    source_event_id: reservationEventId(request.requestId),
+    details: JSON.stringify({ unpriced: price === null, service_tier: request.serviceTier ?? 'default' }) as unknown as Record<string, unknown>,
   };
+}
+
+/**
+ * What closes a reservation: a settlement with the reported usage and its cost when the upstream
+ * served the request, else a release mirroring the estimate. A model without a price is recorded
+ * with its usage and `unpriced: true`, never with a made-up cost.
+ */
+export function closingEntry(request: LedgerRequest, price: ResolvedPrice | null): NewLedgerEntry {
+  const common = commonOf(request, price);
+  const estimated = micros(estimateOf(request, price));
+  const unpriced = price === null;
   if (!request.served) {
-    return [
-      reservation,
-      {
-        ...common,
-        entry_kind: 'release',
-        usage_status: 'not_applicable',
-        input_tokens: request.estimatedInputTokens,
-        total_tokens: request.estimatedInputTokens,
-        request_count: 1,
-        estimated_cost_micros: micros(estimatedCost),
-        settled_cost_micros: null,
-        source_event_id: `request:${request.requestId}:release`,
-        details: JSON.stringify({ unpriced }) as unknown as Record<string, unknown>,
-      },
-    ];
+    return {
+      ...common,
+      entry_kind: 'release',
+      usage_status: 'not_applicable',
+      input_tokens: request.estimatedInputTokens,
+      total_tokens: request.estimatedInputTokens,
+      request_count: 1,
+      estimated_cost_micros: estimated,
+      settled_cost_micros: null,
+      source_event_id: releaseEventId(request.requestId),
+      details: JSON.stringify({ unpriced }) as unknown as Record<string, unknown>,
+    };
   }
   const usage = request.usage;
   const settled = usage && price ? costMicros(price, usage) : null;
-  return [
-    reservation,
-    {
-      ...common,
-      entry_kind: 'settlement',
-      usage_status: usage ? 'usage_known' : 'usage_unknown',
-      input_tokens: usage?.inputTokens ?? 0,
-      cached_input_tokens: usage?.cachedInputTokens ?? 0,
-      output_tokens: usage?.outputTokens ?? 0,
-      reasoning_tokens: usage?.reasoningTokens ?? 0,
-      total_tokens: usage?.totalTokens ?? 0,
-      request_count: 1,
-      estimated_cost_micros: micros(estimatedCost),
-      settled_cost_micros: micros(settled),
-      source_event_id: usage ? `request:${request.requestId}:settlement:usage-known` : `request:${request.requestId}:settlement`,
-      details: JSON.stringify({ unpriced: unpriced || (usage !== null && settled === null), priced_model: price?.pricedModel ?? null, matched_by: price?.matchedBy ?? null }) as unknown as Record<string, unknown>,
-    },
-  ];
+  return {
+    ...common,
+    entry_kind: 'settlement',
+    usage_status: usage ? 'usage_known' : 'usage_unknown',
+    input_tokens: usage?.inputTokens ?? 0,
+    cached_input_tokens: usage?.cachedInputTokens ?? 0,
+    output_tokens: usage?.outputTokens ?? 0,
+    reasoning_tokens: usage?.reasoningTokens ?? 0,
+    total_tokens: usage?.totalTokens ?? 0,
+    request_count: 1,
+    estimated_cost_micros: estimated,
+    settled_cost_micros: micros(settled),
+    source_event_id: usage ? `request:${request.requestId}:settlement:usage-known` : `request:${request.requestId}:settlement`,
+    details: JSON.stringify({ unpriced: unpriced || (usage !== null && settled === null), priced_model: price?.pricedModel ?? null, matched_by: price?.matchedBy ?? null }) as unknown as Record<string, unknown>,
+  };
+}
+
+/**
+ * The ledger rows of one finished request, pure: its reservation, then its settlement or release.
+ * Source event ids make every write idempotent.
+ */
+export function ledgerEntries(request: LedgerRequest, price: ResolvedPrice | null): NewLedgerEntry[] {
+  return [reservationEntry(request, price), closingEntry(request, price)];
 }
 
 const PRICE_TTL_MS = 10 * 60_000;

@@ -1,6 +1,6 @@
 import { recordAudit, type Actor } from '../audit/index.ts';
 import { mintPoolApiKey } from '../crypto/index.ts';
-import { API_KEY_CHANNEL, isUuid, type Db, type Notifier } from '../db/index.ts';
+import { API_KEY_CHANNEL, isUuid, jsonb, type Db, type Notifier } from '../db/index.ts';
 import { PoolerError, invalidInput } from '../errors.ts';
 import { findPool } from '../pools/index.ts';
 import type { ApiKeyRow, ApiKeyStatus } from './api-key.table.ts';
@@ -12,6 +12,8 @@ export type ApiKey = {
   poolId: string;
   prefix: string;
   label: string | null;
+  /** Free text for operators (who uses it, where it is deployed); kept in `metadata.notes`. */
+  notes: string | null;
   status: ApiKeyStatus;
   /** `expired` is derived: an active key past its expiry. */
   state: ApiKeyStatus | 'expired';
@@ -32,6 +34,7 @@ export function toApiKey(row: ApiKeyRow, now = new Date()): ApiKey {
     poolId: row.pool_id,
     prefix: row.key_prefix,
     label: row.display_name,
+    notes: typeof row.metadata?.notes === 'string' ? row.metadata.notes : null,
     status: row.status,
     state: expired ? 'expired' : row.status,
     expiresAt: row.expires_at,
@@ -56,13 +59,16 @@ export function parseExpiry(raw: unknown, now = new Date()): Date | null {
 export async function mintApiKey(
   deps: { db: Db; notifier: Notifier },
   actor: Actor,
-  input: { pool: string; label?: unknown; expiresAt?: unknown },
+  input: { pool: string; label?: unknown; expiresAt?: unknown; notes?: unknown; dashboardAccess?: boolean },
 ): Promise<MintedApiKey> {
   const pool = await findPool(deps.db, input.pool);
   if (pool.status !== 'active') throw new PoolerError('conflict', `pool ${pool.slug} is ${pool.status}; keys can only be created in an active pool`, { param: 'pool' });
   const label = typeof input.label === 'string' && input.label.trim() ? input.label.trim().slice(0, 160) : null;
   if (input.label !== undefined && input.label !== null && typeof input.label !== 'string') throw invalidInput('label must be a string', 'label');
   const expiresAt = parseExpiry(input.expiresAt);
+  if (input.notes !== undefined && input.notes !== null && typeof input.notes !== 'string') throw invalidInput('notes must be a string', 'notes');
+  const notes = typeof input.notes === 'string' && input.notes.trim() ? input.notes.trim() : null;
+  if (notes !== null && notes.length > 2000) throw invalidInput('notes may be at most 2000 characters', 'notes');
   const minted = mintPoolApiKey();
   const row = await deps.db.transaction().execute(async (tx) => {
     const inserted = await tx
@@ -80,11 +86,13 @@ export async function mintApiKey(
         enforced_reasoning_effort: null,
         maximum_reasoning_effort: null,
         enforced_service_tier: null,
+        dashboard_access: input.dashboardAccess === true,
+        ...(notes ? { metadata: jsonb({ notes }) } : {}),
         created_by_user_id: actor.type === 'user' ? actor.userId : null,
       })
       .returningAll()
       .executeTakeFirstOrThrow();
-    await recordAudit(tx, { actor, action: 'api_key.create', poolId: pool.id, targetType: 'api_key', targetId: inserted.id, details: { key_prefix: inserted.key_prefix, label, expires_at: expiresAt?.toISOString() ?? null } });
+    await recordAudit(tx, { actor, action: 'api_key.create', poolId: pool.id, targetType: 'api_key', targetId: inserted.id, details: { key_prefix: inserted.key_prefix, label, expires_at: expiresAt?.toISOString() ?? null, dashboard_access: inserted.dashboard_access } });
     return inserted;
   });
   // A cached "unknown prefix" answer must not outlive the key's creation.
@@ -103,26 +111,4 @@ export async function listApiKeys(db: Db, filter: { pool?: string } = {}): Promi
 export function apiKeyRefColumn(ref: string): 'id' | 'key_prefix' | null {
   const trimmed = ref.trim();
   return isUuid(trimmed) ? 'id' : PREFIX_PATTERN.test(trimmed) ? 'key_prefix' : null;
-}
-
-/** Revokes a key by id or prefix. Revoking a revoked key is a no-op that still answers the key. */
-export async function revokeApiKey(deps: { db: Db; notifier: Notifier }, actor: Actor, ref: string): Promise<ApiKey> {
-  const trimmed = ref.trim();
-  const column = apiKeyRefColumn(trimmed);
-  if (!column) throw invalidInput('give a key id (uuid) or prefix (sk-cxp-<12 hex>)', 'key');
-  const row = await deps.db.transaction().execute(async (tx) => {
-    const current = await tx.selectFrom('api_keys').selectAll().where(column, '=', trimmed).forUpdate().executeTakeFirst();
-    if (!current) throw new PoolerError('not_found', `api key ${trimmed} does not exist`, { param: 'key' });
-    if (current.status === 'revoked') return current;
-    const updated = await tx
-      .updateTable('api_keys')
-      .set({ status: 'revoked', revoked_at: new Date(), updated_at: new Date(), runtime_revocation_epoch: current.runtime_revocation_epoch + 1 })
-      .where('id', '=', current.id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    await recordAudit(tx, { actor, action: 'api_key.revoke', poolId: current.pool_id, targetType: 'api_key', targetId: current.id, details: { key_prefix: current.key_prefix, previous_status: current.status, new_status: 'revoked' } });
-    return updated;
-  });
-  await deps.notifier.publish(API_KEY_CHANNEL, row.key_prefix);
-  return toApiKey(row);
 }

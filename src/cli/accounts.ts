@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { cliActor } from '../audit/index.ts';
 import { disableAccount, enableAccount, importAuthJson, listAccounts, removeAccount, type AccountView, type QuotaWindowView } from '../upstreams/index.ts';
+import { registerAccountLoginCommands } from './account-login.ts';
 import type { OperatorContext } from './context.ts';
 import { OPERATOR_GROUP_DESCRIPTIONS } from './groups.ts';
 import { dash, formatTable, isoOrNull, printJson } from './format.ts';
@@ -100,4 +101,5 @@ export function registerAccountCommands(program: Command, ctx: OperatorContext):
   setState('disable', 'stop routing requests to an account', disableAccount);
   setState('enable', 'route requests to a disabled account again', enableAccount);
   setState('remove', 'remove an account from its pool (its credentials go when no pool uses them)', removeAccount);
+  registerAccountLoginCommands(accounts, ctx);
 }

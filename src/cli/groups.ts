@@ -5,12 +5,14 @@
  */
 export const OPERATOR_GROUP_DESCRIPTIONS = {
   pools: 'create, list, rename and delete pools',
-  accounts: 'import, list, disable, enable and remove upstream ChatGPT accounts',
-  keys: 'create, list and revoke Pool API keys',
+  accounts: 'import, sign in (login, reauth), list, disable, enable and remove upstream ChatGPT accounts',
+  invites: 'invite account owners to add their ChatGPT account to a pool',
+  keys: 'create, list, pause, resume, rotate, edit, revoke and delete Pool API keys',
   operators: 'manage admin UI operators (bootstrap the instance owner)',
   pricing: 'import the model pricing feed, show and list model prices',
   usage: 'requests, tokens and cost per day, key, account or model',
   routing: 'explain how requests are routed in a pool',
+  metrics: 'protect /metrics with a bearer token, or remove it',
 } as const;
 
 export type OperatorGroup = keyof typeof OPERATOR_GROUP_DESCRIPTIONS;

@@ -1,11 +1,13 @@
-import { InvalidArgumentError, type Command } from 'commander';
-import { listApiKeys, mintApiKey, revokeApiKey, type ApiKey } from '../api-keys/index.ts';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { deleteApiKey, listApiKeys, mintApiKey, pauseApiKey, resumeApiKey, revokeApiKey, rotateApiKey, updateApiKey, type ApiKey } from '../api-keys/index.ts';
 import { setKeyLimits } from '../accounting/index.ts';
 import { cliActor } from '../audit/index.ts';
 import { findPool, listPools } from '../pools/index.ts';
 import type { OperatorContext } from './context.ts';
 import { OPERATOR_GROUP_DESCRIPTIONS } from './groups.ts';
+import { registerKeyObservatoryCommands } from './key-observatory.ts';
 import { dash, formatTable, isoOrNull, printJson, shortDate } from './format.ts';
+import { CliFailure, EXIT_USAGE } from './io.ts';
 
 export type KeyJson = {
   id: string;
@@ -39,9 +41,10 @@ export function registerKeyCommands(program: Command, ctx: OperatorContext): voi
     .requiredOption('--pool <pool>', 'pool slug or id')
     .option('--label <label>', 'label to recognise the key by')
     .option('--expires <date>', 'expiry, an ISO-8601 date or date-time such as 2027-01-31')
-    .action(async (options: { pool: string; label?: string; expires?: string }) => {
+    .option('--dashboard-access', 'let the key holder sign in to the Observatory (/observatory) with the key')
+    .action(async (options: { pool: string; label?: string; expires?: string; dashboardAccess?: boolean }) => {
       const deps = await ctx.deps();
-      const { apiKey, key } = await mintApiKey(deps, cliActor(), { pool: options.pool, label: options.label, expiresAt: options.expires });
+      const { apiKey, key } = await mintApiKey(deps, cliActor(), { pool: options.pool, label: options.label, expiresAt: options.expires, dashboardAccess: options.dashboardAccess === true });
       const pool = await findPool(deps.db, apiKey.poolId);
       ctx.io.stderr('codex-pooler: the key below is shown only this once; store it now\n');
       ctx.io.stdout(
@@ -50,6 +53,8 @@ export function registerKeyCommands(program: Command, ctx: OperatorContext): voi
           `${key}\n`,
       );
     });
+
+  registerKeyObservatoryCommands(keys, ctx);
 
   keys
     .command('list')
@@ -79,6 +84,64 @@ export function registerKeyCommands(program: Command, ctx: OperatorContext): voi
       const deps = await ctx.deps();
       const key = await revokeApiKey(deps, cliActor(), ref);
       ctx.io.stdout(`revoked key ${key.prefix}\n`);
+    });
+
+  keys
+    .command('pause')
+    .description('pause a key: clients get 401 api_key_paused until it is resumed')
+    .argument('<key>', 'key id or prefix (sk-cxp-<12 hex>)')
+    .action(async (ref: string) => {
+      const key = await pauseApiKey(await ctx.deps(), cliActor(), ref);
+      ctx.io.stdout(`key ${key.prefix} is ${key.status}\n`);
+    });
+
+  keys
+    .command('resume')
+    .description('resume a paused key')
+    .argument('<key>', 'key id or prefix (sk-cxp-<12 hex>)')
+    .action(async (ref: string) => {
+      const key = await resumeApiKey(await ctx.deps(), cliActor(), ref);
+      ctx.io.stdout(`key ${key.prefix} is ${key.status}\n`);
+    });
+
+  keys
+    .command('rotate')
+    .description('give a key a new secret and prefix (same id, limits and history); the old key stops working at once; the new key is printed once, as the last line')
+    .argument('<key>', 'key id or prefix (sk-cxp-<12 hex>)')
+    .action(async (ref: string) => {
+      const rotated = await rotateApiKey(await ctx.deps(), cliActor(), ref);
+      ctx.io.stderr('codex-pooler: the key below is shown only this once; store it now\n');
+      ctx.io.stdout(`rotated key ${rotated.previousPrefix} -> ${rotated.apiKey.prefix} (${rotated.apiKey.id})\n${rotated.key}\n`);
+    });
+
+  keys
+    .command('update')
+    .description("edit a key's label, expiry, notes or status")
+    .argument('<key>', 'key id or prefix (sk-cxp-<12 hex>)')
+    .option('--label <label>', 'new label ("" clears it)')
+    .option('--expires <date>', 'new expiry, an ISO-8601 date or date-time ("" or never: no expiry)')
+    .option('--notes <text>', 'notes for operators ("" clears them)')
+    .addOption(new Option('--status <status>', 'active or paused').choices(['active', 'paused']))
+    .option('--json', 'print the key as JSON')
+    .action(async (ref: string, options: { label?: string; expires?: string; notes?: string; status?: string; json?: boolean }) => {
+      if (options.label === undefined && options.expires === undefined && options.notes === undefined && options.status === undefined) {
+        throw new CliFailure('give at least one of --label, --expires, --notes, --status', EXIT_USAGE);
+      }
+      const deps = await ctx.deps();
+      const expiresAt = options.expires === undefined ? undefined : options.expires.trim() === '' || options.expires.trim() === 'never' ? null : options.expires;
+      const key = await updateApiKey(deps, cliActor(), ref, { label: options.label, expiresAt, notes: options.notes, status: options.status });
+      if (options.json) return printJson(ctx.io, keyJson(key, (await findPool(deps.db, key.poolId)).slug));
+      ctx.io.stdout(`updated key ${key.prefix}: label ${key.label ? JSON.stringify(key.label) : 'none'}, state ${key.state}, expires ${key.expiresAt ? key.expiresAt.toISOString() : 'never'}\n`);
+    });
+
+  keys
+    .command('delete')
+    .description('delete a key for good, with its limits, request history and ledger rows')
+    .argument('<key>', 'key id or prefix (sk-cxp-<12 hex>)')
+    .requiredOption('--confirm <prefix>', 'the key prefix (sk-cxp-<12 hex>), typed to confirm')
+    .action(async (ref: string, options: { confirm: string }) => {
+      const key = await deleteApiKey(await ctx.deps(), cliActor(), ref, options.confirm);
+      ctx.io.stdout(`deleted key ${key.prefix}\n`);
     });
 
   const count = (value: string) => {

@@ -5,7 +5,9 @@ import { CommanderError, commanderExitCode, newProgram } from './commander.ts';
 import type { OperatorContext, OperatorDeps, OperatorDepsProvider } from './context.ts';
 import { errorLine, exitCodeOf } from './errors.ts';
 import { EXIT_OK, type CliIo, type StdinNeed } from './io.ts';
+import { registerInviteCommands } from './invites.ts';
 import { registerKeyCommands } from './keys.ts';
+import { registerMetricsCommands } from './metrics.ts';
 import { registerOperatorCommands } from './operators.ts';
 import { registerPoolCommands } from './pools.ts';
 import { registerPricingCommands } from './pricing.ts';
@@ -25,11 +27,13 @@ export class HandedOff extends Error {
 export function registerOperatorGroups(program: Command, ctx: OperatorContext): void {
   registerPoolCommands(program, ctx);
   registerAccountCommands(program, ctx);
+  registerInviteCommands(program, ctx);
   registerKeyCommands(program, ctx);
   registerOperatorCommands(program, ctx);
   registerPricingCommands(program, ctx);
   registerUsageCommand(program, ctx);
   registerRoutingCommands(program, ctx);
+  registerMetricsCommands(program, ctx);
 }
 
 /** How much stdin the parsed command will read: a forwarding CLI sends exactly that along. */
@@ -37,7 +41,10 @@ export function stdinNeedOf(action: Command): StdinNeed {
   const path = `${action.parent?.name() ?? ''} ${action.name()}`;
   if (path === 'operators bootstrap') return 'line';
   if (path === 'accounts import' && action.args[0] === '-') return 'all';
+  // The browser sign-in reads the pasted callback address (a forwarding CLI sends its first stdin line).
+  if ((path === 'accounts login' || path === 'accounts reauth') && !action.opts().device) return 'line';
   if (path === 'pricing import' && action.args[0] === '-') return 'all';
+  if (path === 'metrics set-token' && !action.opts().generate) return 'line';
   return 'none';
 }
 

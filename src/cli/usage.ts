@@ -1,5 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { usageReport, type UsageGroupBy, type UsageReportRow } from '../accounting/index.ts';
+import { writeFile } from 'node:fs/promises';
+import { isAbsolute, resolve } from 'node:path';
+import { usageExport, usageReport, type UsageGroupBy, type UsageReportRow } from '../accounting/index.ts';
 import { findPool } from '../pools/index.ts';
 import type { OperatorContext } from './context.ts';
 import { formatTable, printJson } from './format.ts';
@@ -47,7 +49,7 @@ export function usageRowJson(group: GroupOption, row: UsageReportRow): Record<st
 const money = (usd: number) => `$${usd.toFixed(usd !== 0 && Math.abs(usd) < 0.01 ? 6 : 2)}`;
 
 export function registerUsageCommand(program: Command, ctx: OperatorContext): void {
-  program
+  const usage = program
     .command('usage')
     .description(`${OPERATOR_GROUP_DESCRIPTIONS.usage} (days already rolled up plus live rows)`)
     .addOption(new Option('--by <group>', 'group rows by').choices(Object.keys(GROUPS)).default('day'))
@@ -86,5 +88,30 @@ export function registerUsageCommand(program: Command, ctx: OperatorContext): vo
           ) +
           (report.totals.unpriced_requests > 0 ? `* ${report.totals.unpriced_requests} requests had no price: their usage is counted, their cost is not\n` : ''),
       );
+    });
+
+  // Commander hands options `usage` itself declares (--pool, --by, --since, --from, --to) to
+  // `usage`, wherever they appear; `export` reads them from there and adds its own.
+  usage
+    .command('export')
+    .description("export one pool's usage and cost over a period as CSV (header row, USD to 6 decimals) or JSON; takes --pool (required), --by, --since (default 7d), --from and --to like `usage`")
+    .addOption(new Option('--format <format>', 'file format').choices(['csv', 'json']).default('csv'))
+    .option('--output <file>', 'write to this file instead of stdout')
+    .action(async (_options: unknown, command: Command) => {
+      const options = command.optsWithGlobals<{ pool?: string; format: 'csv' | 'json'; by: GroupOption; since?: number; from?: Date; to?: Date; output?: string; json?: boolean }>();
+      if (!options.pool) throw new CliFailure('usage export needs --pool <pool>', EXIT_USAGE);
+      if (options.json) throw new CliFailure('usage export takes --format json, not --json', EXIT_USAGE);
+      if (options.since !== undefined && options.from !== undefined) throw new CliFailure('use either --since or --from, not both', EXIT_USAGE);
+      const to = options.to ?? new Date();
+      const from = options.from ?? new Date(to.getTime() - (options.since ?? UNIT_MS.d * 7));
+      const { db } = await ctx.deps();
+      const pool = await findPool(db, options.pool);
+      const exported = await usageExport(db, { pool, from, to, by: options.by, format: options.format });
+      if (!options.output) return ctx.io.stdout(exported.body);
+      const path = isAbsolute(options.output) ? options.output : resolve(ctx.io.cwd, options.output);
+      await writeFile(path, exported.body, { mode: 0o600 }).catch((error: NodeJS.ErrnoException) => {
+        throw new CliFailure(`cannot write ${options.output}: ${error.code === 'EACCES' ? 'permission denied' : error.code === 'ENOENT' ? 'no such directory' : error.message}`);
+      });
+      ctx.io.stderr(`wrote ${exported.filename.endsWith('.csv') ? 'CSV' : 'JSON'} usage of pool ${pool.slug} (${from.toISOString()} to ${to.toISOString()}) to ${options.output}\n`);
     });
 }

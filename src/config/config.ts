@@ -36,6 +36,8 @@ export type Config = {
   drainTimeoutMs: number;
   drainMarkerPath: string | null;
   ownerForwarding: boolean;
+  /** Websocket timeouts (runtime spec §6.2) and the internal owner-forwarding listener (routing spec B6, Part D). */
+  websocket: { idleTimeoutMs: number; ownerIdleTimeoutMs: number; peerPort: number; peerBindHost: string; peerAdvertiseHost: string };
   clusterQuery: string | null;
   podName: string | null;
   podIp: string | null;
@@ -73,6 +75,13 @@ function parseInteger(variable: string, raw: string | undefined, fallback: numbe
   const parsed = z.coerce.number().int().min(min).max(max).safeParse(raw.trim());
   if (!parsed.success) throw new ConfigError(variable, `must be an integer between ${min} and ${max}`);
   return parsed.data;
+}
+
+/** A duration clamped into [min, max] (runtime spec §6.2); unset or not a number ⇒ the default. */
+function clampedMs(raw: string | undefined, fallback: number, min: number, max: number): number {
+  const value = Number(raw?.trim());
+  if (raw === undefined || raw.trim() === '' || !Number.isFinite(value)) return fallback;
+  return Math.min(max, Math.max(min, Math.round(value)));
 }
 
 function parseHttpUrl(variable: string, raw: string | undefined, fallback: string): string {
@@ -183,6 +192,14 @@ export function parseConfig(env: NodeJS.ProcessEnv, options: { embeddedSecrets?:
     drainMarkerPath: env.CODEX_POOLER_DRAIN_MARKER_PATH?.trim() || null,
     ownerForwarding: parseBooleanWord('CODEX_POOLER_WEBSOCKET_OWNER_FORWARDING', env.CODEX_POOLER_WEBSOCKET_OWNER_FORWARDING, false),
     clusterQuery: env.DNS_CLUSTER_QUERY?.trim() || null,
+    websocket: {
+      idleTimeoutMs: clampedMs(env.CODEX_POOLER_WEBSOCKET_IDLE_TIMEOUT_MS, 1_800_000, 60_000, 3_600_000),
+      ownerIdleTimeoutMs: clampedMs(env.CODEX_POOLER_WEBSOCKET_OWNER_IDLE_TIMEOUT_MS, 1_800_000, 60_000, 3_600_000),
+      peerPort: parseInteger('CODEX_POOLER_PEER_PORT', env.CODEX_POOLER_PEER_PORT, 9000, 0, 65535),
+      peerBindHost: env.CODEX_POOLER_PEER_BIND_HOST?.trim() || (env.ECTO_IPV6 === 'true' ? '::' : '0.0.0.0'),
+      // Other replicas dial this address: the pod IP in Kubernetes, loopback for a single host.
+      peerAdvertiseHost: env.CODEX_POOLER_PEER_ADVERTISE_HOST?.trim() || env.POD_IP?.trim() || '127.0.0.1',
+    },
     podName: env.POD_NAME?.trim() || null,
     podIp: env.POD_IP?.trim() || null,
     forceHttps: parseBooleanWord('CODEX_POOLER_FORCE_HTTPS', env.CODEX_POOLER_FORCE_HTTPS, false),

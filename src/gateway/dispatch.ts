@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { request as undiciRequest, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { AuthenticatedKey } from '../api-keys/index.ts';
-import { statusClass, type Metrics } from '../metrics/index.ts';
+import { routingDecisionLabel, statusClass, type Metrics } from '../metrics/index.ts';
 import { jsonb } from '../db/index.ts';
 import { PoolerError } from '../errors.ts';
 import { describeNoEligibleAccount, selectAccount, type AttemptAdmission, type Candidate, type RouteClass, type RoutingState } from '../routing/index.ts';
@@ -18,7 +18,8 @@ import {
   type CredentialStore,
   type QuotaRecorder,
 } from '../upstreams/index.ts';
-import type { NewAttemptRow } from './request-log.table.ts';
+import type { LedgerRequest } from '../accounting/index.ts';
+import type { NewAttemptRow, NewRequestRow } from './request-log.table.ts';
 import type { ClientRelay } from './client-relay.ts';
 import type { RequestLogWriter } from './request-log-writer.ts';
 import { relayedHeaders } from './relay-headers.ts';
@@ -42,7 +43,7 @@ export type GatewayDeps = {
 export type DispatchPlan = {
   endpoint: string;
   upstreamPath: string;
-  transport: 'http_json' | 'http_sse' | 'http_compact_json';
+  transport: 'http_json' | 'http_sse' | 'http_compact_json' | 'http_multipart';
   stream: boolean;
   /** Compact never moves to another account: its output is bound to the account's state. */
   failover: boolean;
@@ -62,7 +63,17 @@ export type DispatchPlan = {
   relay?: ClientRelay;
   /** The pool catalog's ETag, sent as x-models-etag on successful native streams. */
   modelsEtag?: string | null;
+  /** The catalog model routing filters accounts on, when it differs from requestedModel; null: any account (files, audio). */
+  routeModel?: string | null;
+  /** The upstream body's content type when it is not JSON (multipart transcription). */
+  contentType?: string;
+  /** Shapes a successful upstream JSON answer (bridge validation, follow-up calls on the same account). */
+  answer?: UpstreamAnswer;
 };
+
+/** A follow-up JSON POST on the account that answered (the file bridge's finalize). */
+export type AccountCall = (path: string, body: unknown) => Promise<{ status: number; body: Record<string, unknown> | null }>;
+export type UpstreamAnswer = (payload: Record<string, unknown>, account: { call: AccountCall; assignmentId: string }, signal: AbortSignal) => Promise<{ status: number; body: unknown }>;
 
 type AttemptOutcome =
   | { kind: 'done'; status: number; usage: TokenUsage | null; errorCode: string | null; cancelled?: boolean }
@@ -144,6 +155,7 @@ export async function dispatchToPool(deps: GatewayDeps, key: AuthenticatedKey, r
   reply.raw.once('close', onClose);
 
   let logged = false;
+  let reserved = false;
   let chosen: Candidate | null = null;
   let final: AttemptOutcome | null = null;
   let firstByteAt: number | null = null;
@@ -165,15 +177,17 @@ export async function dispatchToPool(deps: GatewayDeps, key: AuthenticatedKey, r
       demoted: deps.routing.demotedFor(key.id, plan.upstreamModel, candidates),
       pinned: plan.continuationOf ? deps.routing.ownerOf(plan.continuationOf) : null,
       boundary: plan.boundary ?? false,
-      model: plan.requestedModel,
+      model: plan.routeModel !== undefined ? plan.routeModel : plan.requestedModel,
     });
     if (selection.moved) routingReason = `affinity_moved:${selection.moved.reason}`;
     if (selection.ordered.length === 0) {
       routingReason = 'no_eligible_account';
-      deps.metrics?.routingDecisionCount.inc({ decision: 'no_eligible_account' });
+      deps.metrics?.routingDecisionCount.inc({ decision: 'no_eligible_account', strategy: settings.strategy });
       throw new PoolerError('no_eligible_backend', describeNoEligibleAccount(key.poolSlug, selection, candidates, deps.now()), { param: 'model' });
     }
     const ring = selection.ordered;
+    deps.metrics?.routingDecisionCount.inc({ decision: routingDecisionLabel({ pinned: Boolean(plan.continuationOf), sticky: affinity !== null, moved: selection.moved !== null }), strategy: settings.strategy });
+    reserve();
     for (let index = 0; index < ring.length; index++) {
       const candidate = ring[index]!;
       const last = index === ring.length - 1 || deps.now() - startedAt > FAILOVER_DEADLINE_MS;
@@ -248,72 +262,91 @@ export async function dispatchToPool(deps: GatewayDeps, key: AuthenticatedKey, r
   }
   writeLog();
 
+  /** The request's ledger facts; the estimate is the request bytes / 4 (spec §7.2). */
+  function ledgerFacts(usage: TokenUsage | null, served: boolean): LedgerRequest {
+    return {
+      requestId,
+      attemptId: (attempts.at(-1)?.id as string | undefined) ?? null,
+      poolId: key.poolId,
+      apiKeyId: key.id,
+      assignmentId: chosen?.assignmentId ?? null,
+      identityId: chosen?.identityId ?? null,
+      model: plan.upstreamModel,
+      serviceTier: plan.serviceTier ?? null,
+      transport: plan.transport,
+      estimatedInputTokens: Math.ceil(plan.body.length / 4),
+      usage,
+      served,
+      occurredAt: new Date(deps.now()),
+    };
+  }
+
+  /** The request log row as it stands: provisional (`in_progress`) until the outcome is known. */
+  function requestRow(outcome: AttemptOutcome | null): NewRequestRow & { id: string } {
+    const usage = outcome?.kind === 'done' ? outcome.usage : null;
+    const status = outcome?.status ?? null;
+    const succeeded = outcome?.kind === 'done' && !outcome.cancelled && (status ?? 500) < 400 && !outcome.errorCode;
+    const rejected = attempts.length === 0;
+    const finished = outcome !== null || logged;
+    return {
+      id: requestId,
+      pool_id: key.poolId,
+      api_key_id: key.id,
+      pool_upstream_assignment_id: chosen?.assignmentId ?? null,
+      upstream_identity_id: chosen?.identityId ?? null,
+      model_id: plan.upstreamModel,
+      requested_model: plan.requestedModel,
+      endpoint: plan.endpoint,
+      method: request.method,
+      transport: plan.transport,
+      status: !finished ? 'in_progress' : outcome?.kind === 'done' && outcome.cancelled ? 'cancelled' : succeeded ? 'succeeded' : rejected ? 'rejected' : 'failed',
+      usage_status: !finished ? 'usage_pending' : usage ? 'usage_known' : rejected ? 'not_applicable' : 'usage_unknown',
+      // Our own id: clients may reuse x-request-id values, which must never collide with another log row.
+      correlation_id: requestId,
+      client_ip: request.ip,
+      user_agent: typeof request.headers['user-agent'] === 'string' ? request.headers['user-agent'].slice(0, 160) : null,
+      request_metadata: jsonb({ route_class: plan.routeClass, key_prefix: key.prefix, client_request_id: request.id, requested_stream: plan.stream, request_bytes: plan.body.length, attempts: attempts.length, routing_reason: routingReason }),
+      admitted_at: new Date(startedAt),
+      completed_at: finished ? new Date(deps.now()) : null,
+      response_status_code: status,
+      retry_count: Math.max(0, attempts.length - 1),
+      last_error_code: outcome?.errorCode ?? null,
+      latency_ms: finished ? deps.now() - startedAt : null,
+      time_to_first_byte_ms: firstByteAt === null ? null : firstByteAt - startedAt,
+      input_tokens: usage?.inputTokens ?? null,
+      cached_input_tokens: usage?.cachedInputTokens ?? null,
+      output_tokens: usage?.outputTokens ?? null,
+      reasoning_tokens: usage?.reasoningTokens ?? null,
+      total_tokens: usage?.totalTokens ?? null,
+      upstream_account_label: chosen?.label ?? null,
+      upstream_account_email: chosen?.email ?? null,
+      upstream_plan: chosen?.plan ?? null,
+      reasoning_effort: null,
+      service_tier: plan.serviceTier ?? null,
+      requested_service_tier: plan.serviceTier ?? null,
+      actual_service_tier: null,
+      routing_reason: routingReason,
+    };
+  }
+
+  /** Admitted and routed: the reservation is queued before the first upstream call (never awaited). */
+  function reserve(): void {
+    reserved = true;
+    deps.requestLog.reserve({ request: requestRow(null), ledger: ledgerFacts(null, false) });
+  }
+
   function writeLog(): void {
     if (logged) return;
     logged = true;
     const outcome = final;
     const usage = outcome?.kind === 'done' ? outcome.usage : null;
     const status = outcome?.status ?? null;
-    const succeeded = outcome?.kind === 'done' && !outcome.cancelled && (status ?? 500) < 400 && !outcome.errorCode;
-    const rejected = attempts.length === 0;
+    const served = usage !== null || (outcome?.kind === 'done' && !outcome.cancelled && (status ?? 500) < 400);
     deps.requestLog.write({
-      request: {
-        id: requestId,
-        pool_id: key.poolId,
-        api_key_id: key.id,
-        pool_upstream_assignment_id: chosen?.assignmentId ?? null,
-        upstream_identity_id: chosen?.identityId ?? null,
-        model_id: plan.upstreamModel,
-        requested_model: plan.requestedModel,
-        endpoint: plan.endpoint,
-        method: request.method,
-        transport: plan.transport,
-        status: outcome?.kind === 'done' && outcome.cancelled ? 'cancelled' : succeeded ? 'succeeded' : rejected ? 'rejected' : 'failed',
-        usage_status: usage ? 'usage_known' : rejected ? 'not_applicable' : 'usage_unknown',
-        // Our own id: clients may reuse x-request-id values, which must never collide with another log row.
-        correlation_id: requestId,
-        client_ip: request.ip,
-        user_agent: typeof request.headers['user-agent'] === 'string' ? request.headers['user-agent'].slice(0, 160) : null,
-        request_metadata: jsonb({ key_prefix: key.prefix, client_request_id: request.id, requested_stream: plan.stream, request_bytes: plan.body.length, attempts: attempts.length, routing_reason: routingReason }),
-        admitted_at: new Date(startedAt),
-        completed_at: new Date(deps.now()),
-        response_status_code: status,
-        retry_count: Math.max(0, attempts.length - 1),
-        last_error_code: outcome?.errorCode ?? null,
-        latency_ms: deps.now() - startedAt,
-        time_to_first_byte_ms: firstByteAt === null ? null : firstByteAt - startedAt,
-        input_tokens: usage?.inputTokens ?? null,
-        cached_input_tokens: usage?.cachedInputTokens ?? null,
-        output_tokens: usage?.outputTokens ?? null,
-        reasoning_tokens: usage?.reasoningTokens ?? null,
-        total_tokens: usage?.totalTokens ?? null,
-        upstream_account_label: chosen?.label ?? null,
-        upstream_account_email: chosen?.email ?? null,
-        upstream_plan: chosen?.plan ?? null,
-        reasoning_effort: null,
-        service_tier: plan.serviceTier ?? null,
-        requested_service_tier: plan.serviceTier ?? null,
-        actual_service_tier: null,
-        routing_reason: routingReason,
-      },
+      request: requestRow(outcome),
       attempts,
-      ledger: rejected
-        ? undefined
-        : {
-            requestId,
-            attemptId: (attempts.at(-1)?.id as string | undefined) ?? null,
-            poolId: key.poolId,
-            apiKeyId: key.id,
-            assignmentId: chosen?.assignmentId ?? null,
-            identityId: chosen?.identityId ?? null,
-            model: plan.upstreamModel,
-            serviceTier: plan.serviceTier ?? null,
-            transport: plan.transport,
-            estimatedInputTokens: Math.ceil(plan.body.length / 4),
-            usage,
-            served: usage !== null || (outcome?.kind === 'done' && !outcome.cancelled && (status ?? 500) < 400),
-            occurredAt: new Date(deps.now()),
-          },
+      // Requests refused before routing reserved nothing; a reserved one always settles or releases.
+      ledger: attempts.length === 0 && !reserved ? undefined : ledgerFacts(usage, served),
     });
   }
 }
@@ -326,16 +359,20 @@ type AttemptContext = {
   last: boolean;
   signal: AbortSignal;
   markFirstByte: () => void;
+  /** The token the last upstream call used, for follow-up calls on the same account. */
+  accessToken?: string;
 };
 
 async function sendUpstream(deps: GatewayDeps, ctx: AttemptContext, accessToken: string): Promise<Dispatcher.ResponseData> {
   const headers = buildUpstreamHeaders({
     account: { accessToken, chatgptAccountId: ctx.candidate.chatgptAccountId },
     stream: ctx.plan.stream,
-    json: true,
+    json: !ctx.plan.contentType,
     clientHeaders: ctx.request.headers,
     forwardClientHeaders: ctx.plan.forwardClientHeaders,
   });
+  if (ctx.plan.contentType) headers['content-type'] = ctx.plan.contentType;
+  ctx.accessToken = accessToken;
   return undiciRequest(`${deps.upstreamBaseUrl}${ctx.plan.upstreamPath}`, {
     method: 'POST',
     headers,
@@ -459,11 +496,35 @@ async function relayJson(deps: GatewayDeps, ctx: AttemptContext, response: Dispa
   const payload = parseJson(raw);
   if (!payload) throw new PoolerError('invalid_upstream_response', 'upstream response was not valid json');
   if (typeof payload.id === 'string') deps.routing.rememberOwner(payload.id, ctx.candidate.assignmentId);
+  if (ctx.plan.answer) {
+    const shaped = await ctx.plan.answer(payload, { call: accountCall(deps, ctx), assignmentId: ctx.candidate.assignmentId }, ctx.signal);
+    ctx.reply.hijack();
+    ctx.markFirstByte();
+    ctx.reply.raw.writeHead(shaped.status, { 'content-type': 'application/json', 'x-request-id': ctx.request.id });
+    ctx.reply.raw.end(JSON.stringify(shaped.body));
+    return { kind: 'done', status: shaped.status, usage: null, errorCode: shaped.status >= 400 ? 'upstream_status' : null };
+  }
   ctx.reply.hijack();
   ctx.markFirstByte();
   ctx.reply.raw.writeHead(response.statusCode, { ...relayedHeaders(response.headers, 'application/json'), 'x-request-id': ctx.request.id });
   ctx.reply.raw.end(raw);
   return { kind: 'done', status: response.statusCode, usage: usageFromPayload(payload), errorCode: null };
+}
+
+function accountCall(deps: GatewayDeps, ctx: AttemptContext): AccountCall {
+  return async (path, body) => {
+    const headers = buildUpstreamHeaders({ account: { accessToken: ctx.accessToken ?? '', chatgptAccountId: ctx.candidate.chatgptAccountId }, stream: false, json: true });
+    const response = await undiciRequest(`${deps.upstreamBaseUrl}${path}`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify(body),
+      dispatcher: deps.dispatcher,
+      signal: ctx.signal,
+      headersTimeout: deps.timeouts.firstByteMs,
+      bodyTimeout: deps.timeouts.idleMs,
+    });
+    return { status: response.statusCode, body: parseJson(await readBounded(response.body, JSON_BODY_LIMIT)) };
+  };
 }
 
 /**

@@ -4,12 +4,14 @@ import type { AuthenticatedKey, KeySurface } from '../api-keys/index.ts';
 import { canonicalJson } from '../crypto/index.ts';
 import { PoolerError, toEnvelope } from '../errors.ts';
 import { asPoolerError } from '../http/error-mapping.ts';
-import type { DrainState } from '../http/drain.ts';
+import { refuseWhileDraining, type DrainState } from '../http/drain.ts';
 import type { RouteClass } from '../routing/index.ts';
 import type { Services } from '../services.ts';
 import { chatJsonRelay, chatStreamRelay, v1ResponsesJsonRelay, v1ResponsesStreamRelay, type ClientRelay } from './client-relay.ts';
 import { dispatchToPool, type GatewayDeps } from './dispatch.ts';
+import { registerBackendBridgeRoutes, registerV1BridgeRoutes, type BridgeContext } from './bridge/index.ts';
 import { poolUsageDocument } from './usage-document.ts';
+import { registerWebsocketRoutes } from './websocket/index.ts';
 import { chatToResponsesRequest, toUpstreamResponsesRequest, toV1Models, v1GatewayError } from './translate/index.ts';
 import { affinityKeyOf, continuationOf, requireModel, startsConversation, upstreamCompactBody, upstreamResponsesBody, type JsonObject } from './responses-body.ts';
 
@@ -54,6 +56,15 @@ export function gatewayDeps(services: Services): GatewayDeps {
 export async function registerGatewayRoutes(app: FastifyInstance, options: { services: Services; drain: DrainState }): Promise<void> {
   const { services } = options;
   const deps = gatewayDeps(services);
+  const bridge: BridgeContext = { services, deps, admit: (request, guard, work) => admitted(services, request, guard, work) };
+
+  // The websocket transports authenticate before the upgrade and drain with close 1001 (runtime spec §8, §12).
+  await registerWebsocketRoutes(app, {
+    services,
+    drain: options.drain,
+    resolveModel: (key, requested) => resolveModel(services, key, requested),
+    modelsEtag: async (poolId) => (await catalogBody(services, poolId)).etag,
+  });
 
   for (const [method, url] of PRUNED_ROUTES) {
     app.route({ method: method as 'GET' | 'POST', url, handler: (_request, reply) => reply.code(404).type('text/html; charset=utf-8').send('Not Found') });
@@ -61,8 +72,10 @@ export async function registerGatewayRoutes(app: FastifyInstance, options: { ser
 
   // Every runtime path authenticates before its body is parsed (hooks run before parsing).
   await app.register(async (scope) => {
+    scope.addHook('onRequest', refuseWhileDraining(options.drain));
     scope.addHook('onRequest', authenticate(services, 'backend'));
     registerBackendRoutes(scope, services, deps);
+    registerBackendBridgeRoutes(scope, bridge);
     // Codex reads its rate limits here (`/status`): the pool's view, never an upstream call.
     for (const path of ['/backend-api/wham/usage', '/api/codex/usage', '/wham/usage', '/backend-api/codex/usage']) {
       scope.get(path, async (request) => poolUsageDocument(await services.routing.candidates(request.poolKey!.poolId), Date.now()));
@@ -70,6 +83,7 @@ export async function registerGatewayRoutes(app: FastifyInstance, options: { ser
     scope.post('/backend-api/codex/v1/chat/completions', chatCompletions(services, deps));
   });
   await app.register(async (scope) => {
+    scope.addHook('onRequest', refuseWhileDraining(options.drain));
     scope.addHook('onRequest', authenticate(services, 'v1'));
     // After authentication, /v1 clients see redacted errors (spec §9.9); auth failures keep the runtime envelope.
     scope.setErrorHandler((error, request, reply) => {
@@ -78,6 +92,7 @@ export async function registerGatewayRoutes(app: FastifyInstance, options: { ser
       const answer = request.poolKey ? v1GatewayError(pooler) : { status: pooler.status, body: toEnvelope(pooler) };
       reply.headers(pooler.headers).code(answer.status).send(answer.body);
     });
+    registerV1BridgeRoutes(scope, bridge);
     registerV1Routes(scope, services, deps);
   });
 }
@@ -201,17 +216,12 @@ function registerBackendRoutes(scope: FastifyInstance, services: Services, deps:
     if (request.headers['if-none-match'] === etag) return reply.code(304).header('etag', etag).send();
     return reply.header('etag', etag).header('x-models-etag', etag).send(body);
   };
-  // Until the websocket transport lands, an upgrade gets 426 so Codex falls back to HTTP streaming.
-  const websocketOnly = async (request: FastifyRequest) => {
-    if (String(request.headers.upgrade ?? '').toLowerCase() === 'websocket') throw new PoolerError('upgrade_required');
-    throw new PoolerError('websocket_upgrade_required');
-  };
+  // GET …/responses is the websocket transport, registered by registerWebsocketRoutes.
 
   for (const prefix of ['/backend-api/codex', '/backend-api/codex/v1']) {
     scope.post(`${prefix}/responses`, responses);
     scope.post(`${prefix}/responses/compact`, compact);
     scope.get(`${prefix}/models`, models);
-    scope.get(`${prefix}/responses`, websocketOnly);
   }
 }
 
@@ -284,11 +294,16 @@ function registerV1Routes(scope: FastifyInstance, services: Services, deps: Gate
   });
   scope.post('/v1/chat/completions', chatCompletions(services, deps));
   for (const path of ['/v1/embeddings', '/v1/batches', '/v1/moderations', '/v1/fine_tuning/jobs', '/v1/images/variations', '/v1/content_provenance_checks', '/v1/responses/compact']) {
-    scope.post(path, async () => {
+    // Refused in onRequest: before any body is read or parsed (spec §1.1 step 7).
+    scope.post(path, { onRequest: unsupportedEndpoint }, async () => {
       throw new PoolerError('unsupported_endpoint', 'Unsupported OpenAI /v1 endpoint');
     });
   }
-  scope.all('/v1/*', async () => {
+  scope.all('/v1/*', { onRequest: unsupportedEndpoint }, async () => {
     throw new PoolerError('unsupported_endpoint', 'Unsupported OpenAI /v1 endpoint');
   });
+}
+
+async function unsupportedEndpoint(): Promise<void> {
+  throw new PoolerError('unsupported_endpoint', 'Unsupported OpenAI /v1 endpoint');
 }

@@ -6,9 +6,11 @@ import { asPoolerError } from './error-mapping.ts';
 import { registerAdminApi } from '../admin/index.ts';
 import { registerAdminUi } from './admin-ui.ts';
 import { registerGatewayRoutes } from '../gateway/routes.ts';
-import { metricsTokenDigest, registerMetricsRoute, statusClass } from '../metrics/index.ts';
+import { createMetricsAccessSource, registerMetricsRoute, statusClass } from '../metrics/index.ts';
 import type { Services } from '../services.ts';
 import { registerBootstrapRoutes } from './bootstrap-routes.ts';
+import { registerObservatoryPages } from '../observatory/index.ts';
+import { registerOnboardingRoutes } from './onboarding.ts';
 import type { DrainState } from './drain.ts';
 import { httpsRedirectHook } from './https-redirect.ts';
 
@@ -45,6 +47,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+  });
+  // Shutdown waits for these (streams included) before it stops listening; websocket upgrades
+  // are drained by their own owners, not counted here.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.headers.upgrade) return;
+    drain.requestStarted();
+    reply.raw.once('close', () => drain.requestEnded());
   });
   const { metrics } = services;
   app.addHook('onRequest', async (request, reply) => {
@@ -98,15 +107,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return { status: 'ready' };
   });
 
-  const key = services.config.upstreamKeyring.keys.get(services.config.upstreamKeyring.currentVersion)!;
   registerMetricsRoute(app, {
     metrics,
     db: services.db,
-    access: services.config.metricsToken ? { mode: 'bearer', key, digest: metricsTokenDigest(key, services.config.metricsToken) } : { mode: 'open' },
+    access: createMetricsAccessSource({ db: services.db, keyring: services.config.upstreamKeyring, envToken: services.config.metricsToken, log: services.log.child({ component: 'metrics' }) }),
   });
   await registerBootstrapRoutes(app, services);
   await registerAdminApi(app, services);
   await registerAdminUi(app);
+  await registerObservatoryPages(app, services);
+  await registerOnboardingRoutes(app, services);
   await registerGatewayRoutes(app, { services, drain });
   return app;
 }

@@ -20,6 +20,8 @@ export type JobRunnerOptions = {
   now?: () => Date;
   credentials?: CredentialStore | null;
   accountDeps?: AccountDeps | null;
+  /** Told how each run ended (the job outcome metrics); a failed run is then retried by pg-boss. */
+  onOutcome?: (job: string, outcome: 'succeeded' | 'failed', seconds: number) => void;
 };
 
 export type JobRunner = {
@@ -58,7 +60,14 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<JobRunn
         const results = [];
         for (const job of jobs) {
           log.info({ job: definition.name, id: job.id }, 'job started');
-          results.push(await definition.run(context, (job.data ?? {}) as Record<string, unknown>));
+          const started = performance.now();
+          try {
+            results.push(await definition.run(context, (job.data ?? {}) as Record<string, unknown>));
+          } catch (error) {
+            options.onOutcome?.(definition.name, 'failed', (performance.now() - started) / 1000);
+            throw error;
+          }
+          options.onOutcome?.(definition.name, 'succeeded', (performance.now() - started) / 1000);
         }
         return results[0];
       });

@@ -1,4 +1,7 @@
-export { createMetrics, statusClass } from './registry.ts';
-export type { Metrics, StreamOutcome } from './registry.ts';
-export { metricsTokenDigest, registerMetricsRoute } from './metrics-route.ts';
-export type { MetricsAccess } from './metrics-route.ts';
+export { createMetrics, routingDecisionLabel, statusClass, transportOfRouteClass } from './registry.ts';
+export type { AdmissionEvent, AdmissionSampler, Metrics, StreamOutcome } from './registry.ts';
+export { registerMetricsRoute } from './metrics-route.ts';
+export { createMetricsAccessSource } from './metrics-access.ts';
+export type { MetricsAccess, MetricsAccessSource } from './metrics-access.ts';
+export { metricsTokenDigest, metricsTokenFingerprint, readMetricsBearer, setMetricsBearer } from './metrics-bearer.ts';
+export type { MetricsBearerChange, MetricsBearerRecord } from './metrics-bearer.ts';

@@ -1,5 +1,4 @@
-// The read side of the request log (written by the gateway): listing, the live view, usage totals.
+// The read side of the request log (written by the gateway): listing and the live view. Usage and
+// cost come from the ledger (src/accounting usageReport).
 export { listRequestLogs, requestLogsWrittenSince, toRequestLogView } from './query.ts';
 export type { RequestLogFilter, RequestLogPage, RequestLogView, RequestLogVisibility } from './query.ts';
-export { usageSummary } from './usage.ts';
-export type { UsageGrouping, UsageRow, UsageSummary } from './usage.ts';

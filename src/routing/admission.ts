@@ -16,13 +16,13 @@ export const DEFAULT_ADMISSION_LIMITS: Record<RouteClass, BulkheadLimits> = {
   mcp: { max_concurrency: 4, queue_limit: 8, queue_timeout_ms: 5_000 },
 };
 
-export type AdmissionOutcome = 'accepted' | 'enqueued' | 'rejected' | 'timeout';
+export type AdmissionOutcome = 'accepted' | 'enqueued' | 'dequeued' | 'rejected' | 'timeout';
 
 export function overloaded(): PoolerError {
   return new PoolerError('server_is_overloaded', 'gateway route class is temporarily overloaded');
 }
 
-type Waiter = { resolve: (release: () => void) => void; reject: (error: Error) => void; timer: NodeJS.Timeout };
+type Waiter = { resolve: (release: () => void) => void; reject: (error: Error) => void; timer: NodeJS.Timeout; enqueuedAt: number };
 
 /**
  * One bulkhead per route class, per process: at most `max_concurrency` requests run; up to
@@ -33,9 +33,10 @@ export class Bulkhead {
   readonly limits: BulkheadLimits;
   #running = 0;
   #queue: Waiter[] = [];
-  #onOutcome: (outcome: AdmissionOutcome) => void;
+  /** `waitedMs` comes with `dequeued` and `timeout`: how long the request sat in the queue. */
+  #onOutcome: (outcome: AdmissionOutcome, waitedMs?: number) => void;
 
-  constructor(limits: BulkheadLimits, onOutcome: (outcome: AdmissionOutcome) => void = () => {}) {
+  constructor(limits: BulkheadLimits, onOutcome: (outcome: AdmissionOutcome, waitedMs?: number) => void = () => {}) {
     this.limits = limits;
     this.#onOutcome = onOutcome;
   }
@@ -63,9 +64,10 @@ export class Bulkhead {
       const waiter: Waiter = {
         resolve,
         reject,
+        enqueuedAt: Date.now(),
         timer: setTimeout(() => {
           this.#queue = this.#queue.filter((w) => w !== waiter);
-          this.#onOutcome('timeout');
+          this.#onOutcome('timeout', Date.now() - waiter.enqueuedAt);
           reject(overloaded());
         }, this.limits.queue_timeout_ms),
       };
@@ -81,6 +83,7 @@ export class Bulkhead {
       const next = this.#queue.shift();
       if (next) {
         clearTimeout(next.timer);
+        this.#onOutcome('dequeued', Date.now() - next.enqueuedAt);
         next.resolve(this.#releaser());
       } else {
         this.#running--;
@@ -91,10 +94,10 @@ export class Bulkhead {
 
 export type Admission = Record<RouteClass, Bulkhead>;
 
-export function createAdmission(overrides: Partial<Record<RouteClass, Partial<BulkheadLimits>>> = {}, onOutcome: (routeClass: RouteClass, outcome: AdmissionOutcome) => void = () => {}): Admission {
+export function createAdmission(overrides: Partial<Record<RouteClass, Partial<BulkheadLimits>>> = {}, onOutcome: (routeClass: RouteClass, outcome: AdmissionOutcome, waitedMs?: number) => void = () => {}): Admission {
   const entries = (Object.keys(DEFAULT_ADMISSION_LIMITS) as RouteClass[]).map((routeClass) => [
     routeClass,
-    new Bulkhead({ ...DEFAULT_ADMISSION_LIMITS[routeClass], ...overrides[routeClass] }, (outcome) => onOutcome(routeClass, outcome)),
+    new Bulkhead({ ...DEFAULT_ADMISSION_LIMITS[routeClass], ...overrides[routeClass] }, (outcome, waitedMs) => onOutcome(routeClass, outcome, waitedMs)),
   ]);
   return Object.fromEntries(entries) as Admission;
 }

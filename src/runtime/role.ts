@@ -55,16 +55,18 @@ function removeControlFileSync(dataDir: string): void {
   }
 }
 
-async function closeHttp(app: FastifyInstance, graceMs: number, log: Logger): Promise<void> {
-  const timer = setTimeout(() => {
-    log.warn({ grace_ms: graceMs }, 'requests still running when the drain budget ran out; closing their connections');
+/**
+ * The shutdown drain: the listener stays open while in-flight requests (streams included) finish, so
+ * /readyz keeps answering 503 and new gateway requests get a clean 503 instead of a refused
+ * connection. Then the listener closes; what outlived the budget has its connection cut.
+ */
+async function closeHttp(app: FastifyInstance, drain: DrainState, graceMs: number, log: Logger): Promise<void> {
+  if (drain.inFlight > 0) log.info({ in_flight: drain.inFlight, grace_ms: graceMs }, 'waiting for in-flight requests to finish');
+  if (!(await drain.whenIdle(graceMs))) {
+    log.warn({ grace_ms: graceMs, in_flight: drain.inFlight }, 'requests still running when the drain budget ran out; closing their connections');
     app.server.closeAllConnections();
-  }, graceMs);
-  try {
-    await app.close();
-  } finally {
-    clearTimeout(timer);
   }
+  await app.close();
 }
 
 type Step = { name: string; stop(): Promise<void> };
@@ -155,6 +157,10 @@ export async function runRole(plan: RolePlan, options: RoleOptions): Promise<num
         queueLimit: config.jobsQueueLimit,
         credentials: services.credentials,
         accountDeps: services.accountDeps,
+        onOutcome: (job, outcome, seconds) => {
+          services.metrics.jobOutcomeCount.inc({ job, outcome });
+          services.metrics.jobDuration.observe({ job }, seconds);
+        },
         ...(cronOverrides ? { cronOverrides } : {}),
       });
       steps.push({ name: 'jobs', stop: () => jobs.stop(config.shutdownGraceMs) });
@@ -190,7 +196,8 @@ export async function runRole(plan: RolePlan, options: RoleOptions): Promise<num
       if (http) {
         await services.listen();
         const app = await buildApp({ services, drain: drain.state, version: options.version });
-        steps.push({ name: 'http', stop: () => closeHttp(app, httpGraceMs(), log) });
+        const drainState = drain.state;
+        steps.push({ name: 'http', stop: () => closeHttp(app, drainState, httpGraceMs(), log) });
         await app.listen({ host: config.bindHost, port: config.port });
         const { port } = app.server.address() as AddressInfo;
         log.info({ host: config.bindHost, port, url: `http://localhost:${port}` }, 'listening');

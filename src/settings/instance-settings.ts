@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { z } from 'zod';
 import { recordAudit } from '../audit/index.ts';
 import { jsonb, type Db } from '../db/index.ts';
@@ -115,7 +116,8 @@ export async function updateInstanceSettings(db: Db, scope: Scope, input: unknow
   const saved = await db.transaction().execute(async (tx) => {
     const row = await tx
       .updateTable('instance_settings')
-      .set({ settings: jsonb(next), lock_version: current.lock_version + 1, updated_by_user_id: scope.kind === 'operator' ? scope.userId : null, updated_at: now })
+      // Merged into the stored document: write-only groups (the metrics bearer) are kept.
+      .set({ settings: sql`settings || ${jsonb(next)}::jsonb`, lock_version: current.lock_version + 1, updated_by_user_id: scope.kind === 'operator' ? scope.userId : null, updated_at: now })
       .where('lock_version', '=', current.lock_version)
       .returningAll()
       .executeTakeFirst();

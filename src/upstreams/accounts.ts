@@ -2,16 +2,16 @@ import { request, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { recordAudit, type Actor } from '../audit/index.ts';
 import type { Keyring } from '../crypto/index.ts';
-import { isUuid, jsonb, ROUTING_CHANNEL, type Db, type Notifier, type Tx } from '../db/index.ts';
+import { isUuid, ROUTING_CHANNEL, type Db, type Notifier } from '../db/index.ts';
 import { PoolerError, invalidInput } from '../errors.ts';
 import { findPool } from '../pools/index.ts';
 import type { AccountStatus } from './account.table.ts';
-import { AUTH_JSON_MAX_BYTES, parseAuthJson, type ImportedCredentials } from './auth-json.ts';
+import { AUTH_JSON_MAX_BYTES, parseAuthJson } from './auth-json.ts';
 import { modelEntriesFrom, saveCatalog } from './catalog.ts';
 import { CREDENTIALS_CHANNEL } from './credentials.ts';
 import { quotaFromUsageDocument } from './quota-evidence.ts';
 import { saveQuotaWindows } from './quota-store.ts';
-import { storeSecret } from './secrets.ts';
+import { linkAccount, type LinkResult } from './linking.ts';
 import { buildUpstreamHeaders, CODEX_CLIENT_VERSION } from './upstream-http.ts';
 
 export { ROUTING_CHANNEL };
@@ -43,6 +43,10 @@ export type AccountDeps = {
   dispatcher: Dispatcher;
   upstreamBaseUrl: string;
   log: Logger;
+  /** OAuth issuer for sign-in (browser, device code); refresh reads it from the credential store. */
+  authIssuer: string;
+  /** Absolute base of links the instance hands out (invite URLs): from PHX_HOST. */
+  publicUrl: string;
 };
 
 export type ImportResult = { account: AccountView; created: boolean; primed: { models: number; quota: boolean } };
@@ -70,107 +74,19 @@ export async function importAuthJson(deps: AccountDeps, actor: Actor, input: { p
   if (pool.status !== 'active') throw new PoolerError('conflict', `pool ${pool.slug} is ${pool.status}; accounts can only be imported into an active pool`, { param: 'pool' });
   const credentials = parsed.value;
 
-  const { identityId, assignmentId, created } = await deps.db.transaction().execute((tx) => linkIdentity(tx, deps.keyring, actor, pool.id, credentials, input.label ?? null));
-  await deps.notifier.publish(CREDENTIALS_CHANNEL, identityId);
-  const primed = await primeAccount(deps, { poolId: pool.id, identityId, accessToken: credentials.accessToken, chatgptAccountId: credentials.chatgptAccountId });
-  await deps.notifier.publish(ROUTING_CHANNEL, pool.id);
-  const account = await getAccount(deps.db, assignmentId);
-  return { account, created, primed };
+  const linked = await deps.db.transaction().execute((tx) =>
+    linkAccount(tx, deps.keyring, actor, { poolId: pool.id, credentials, label: input.label ?? null, method: 'import', auditAction: 'upstream_account.import' }),
+  );
+  return afterLink(deps, pool.id, linked, credentials);
 }
 
-async function linkIdentity(tx: Tx, keyring: Keyring, actor: Actor, poolId: string, credentials: ImportedCredentials, label: string | null) {
-  const now = new Date();
-  // Same ChatGPT account (and, when known, same user and workspace) = same identity.
-  let query = tx.selectFrom('upstream_identities').selectAll().where('chatgpt_account_id', '=', credentials.chatgptAccountId).where('status', '<>', 'deleted');
-  query = credentials.workspaceId ? query.where((eb) => eb.or([eb('workspace_id', '=', credentials.workspaceId), eb('workspace_id', 'is', null)])) : query;
-  query = credentials.chatgptUserId ? query.where((eb) => eb.or([eb('chatgpt_user_id', '=', credentials.chatgptUserId), eb('chatgpt_user_id', 'is', null)])) : query;
-  const existing = await query.forUpdate().executeTakeFirst();
-  const identityFields = {
-    chatgpt_account_id: credentials.chatgptAccountId,
-    chatgpt_user_id: credentials.chatgptUserId,
-    account_email: credentials.email,
-    workspace_id: credentials.workspaceId,
-    workspace_label: credentials.workspaceLabel,
-    seat_type: credentials.seatType,
-    status: 'active' as const,
-    plan_family: credentials.planFamily,
-    plan_label: credentials.planType,
-    credential_provenance: 'codex_chatgpt_oauth',
-    auth_fresh_at: now,
-    auth_verified_at: now,
-    access_token_expires_at: credentials.accessTokenExpiresAt,
-    disabled_at: null,
-    updated_at: now,
-  };
-  let identityId: string;
-  const identityCreated = !existing;
-  if (existing) {
-    identityId = existing.id;
-    await tx
-      .updateTable('upstream_identities')
-      .set({
-        ...identityFields,
-        credential_epoch: existing.credential_epoch + 1,
-        metadata: jsonb({ ...existing.metadata, token_refresh: { status: 'imported', imported_at: now.toISOString() }, last_lifecycle_transition: { event: 'import', at: now.toISOString() } }),
-      })
-      .where('id', '=', identityId)
-      .execute();
-  } else {
-    const inserted = await tx
-      .insertInto('upstream_identities')
-      .values({
-        ...identityFields,
-        account_label: label?.trim() || credentials.accountLabel,
-        onboarding_method: 'import',
-        last_successful_refresh_at: null,
-        last_successful_sync_at: null,
-        created_by_user_id: actor.type === 'user' ? actor.userId : null,
-        metadata: jsonb({ token_refresh: { status: 'imported', imported_at: now.toISOString() }, last_lifecycle_transition: { event: 'import', at: now.toISOString() } }),
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    identityId = inserted.id;
-  }
-  await storeSecret(tx, keyring, identityId, 'access_token', credentials.accessToken);
-  await storeSecret(tx, keyring, identityId, 'refresh_token', credentials.refreshToken);
-  await storeSecret(tx, keyring, identityId, 'id_token', credentials.idToken);
-  // Credentials for the same account in other pools changed too: they share the identity.
-  await tx
-    .updateTable('pool_upstream_assignments')
-    .set({ status: 'active', health_status: 'active', eligibility_status: 'eligible', updated_at: now })
-    .where('upstream_identity_id', '=', identityId)
-    .where('status', 'in', ['reauth_required', 'refresh_failed', 'refreshing'])
-    .execute();
-
-  const existingAssignment = await tx.selectFrom('pool_upstream_assignments').select(['id', 'status']).where('pool_id', '=', poolId).where('upstream_identity_id', '=', identityId).executeTakeFirst();
-  let assignmentId: string;
-  if (existingAssignment) {
-    assignmentId = existingAssignment.id;
-    // A re-import of a disabled account keeps the operator's decision; anything else is reactivated.
-    const status = existingAssignment.status === 'disabled' ? 'disabled' : 'active';
-    await tx
-      .updateTable('pool_upstream_assignments')
-      .set({ status, health_status: status === 'active' ? 'active' : 'disabled', eligibility_status: status === 'active' ? 'eligible' : 'ineligible', cooldown_until: null, cooldown_reason: null, disabled_at: status === 'active' ? null : now, updated_at: now })
-      .where('id', '=', assignmentId)
-      .execute();
-  } else {
-    const inserted = await tx
-      .insertInto('pool_upstream_assignments')
-      .values({ pool_id: poolId, upstream_identity_id: identityId, assignment_label: label?.trim() || null, status: 'active', health_status: 'active', eligibility_status: 'eligible', cooldown_until: null, cooldown_reason: null, last_healthcheck_at: null, last_successful_refresh_at: null, last_successful_sync_at: null, last_success_at: null, disabled_at: null })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    assignmentId = inserted.id;
-  }
-  const created = identityCreated && !existingAssignment;
-  await recordAudit(tx, {
-    actor,
-    action: 'upstream_account.import',
-    poolId,
-    targetType: 'pool_upstream_assignment',
-    targetId: assignmentId,
-    details: { created, plan_family: credentials.planFamily, email_domain: credentials.email?.split('@')[1] ?? null },
-  });
-  return { identityId, assignmentId, created };
+/** After a link committed: caches learn the new credentials, the account is primed, routing reloads. */
+export async function afterLink(deps: AccountDeps, poolId: string, linked: LinkResult, credentials: { accessToken: string; chatgptAccountId: string | null }): Promise<ImportResult> {
+  await deps.notifier.publish(CREDENTIALS_CHANNEL, linked.identityId);
+  const primed = await primeAccount(deps, { poolId, identityId: linked.identityId, accessToken: credentials.accessToken, chatgptAccountId: credentials.chatgptAccountId });
+  await deps.notifier.publish(ROUTING_CHANNEL, poolId);
+  const account = await getAccount(deps.db, linked.assignmentId);
+  return { account, created: linked.created, primed };
 }
 
 /**

@@ -7,3 +7,12 @@ export { buildUpstreamHeaders, createUpstreamAgent, CODEX_CLIENT_VERSION } from 
 export { modelEntriesFrom, saveCatalog } from './catalog.ts';
 export { parseAuthJson } from './auth-json.ts';
 export * from './quota-evidence.ts';
+export { afterLink } from './accounts.ts';
+export { linkAccount } from './linking.ts';
+export type { LinkCredentials, LinkResult, OnboardingMethod } from './linking.ts';
+export { completeBrowserFlow, getFlow, pollDeviceFlow, startBrowserFlow, startDeviceFlow } from './oauth-flows.ts';
+export type { BrowserStart, DevicePollResult, FlowTarget, OAuthFlowView } from './oauth-flows.ts';
+export { flowView } from './oauth-flows.ts';
+export { createInvite, findUsableInvite, getInvite, inviteUrl, listInvites, normalizeInviteEmail, pollInviteDeviceFlow, publicUrlOf, revokeInvite, startInviteDeviceFlow } from './invites.ts';
+export type { CreatedInvite, InviteView, PublicInvite } from './invites.ts';
+export type { InviteStatus } from './oauth-flow.table.ts';

@@ -14,8 +14,10 @@ import { join } from 'node:path';
 import Fastify from 'fastify';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { migrateToLatest, openDatabase } from '../../src/db/index.ts';
+import pino from 'pino';
+import { openDatabase } from '../../src/db/index.ts';
 import { ADMIN_UI_DIST, registerAdminUi } from '../../src/http/admin-ui.ts';
+import { migrateAndImportPricing } from '../../src/runtime/migrate.ts';
 import { totpCodeFor } from '../support/admin.ts';
 import { createScratchDatabase, type ScratchDatabase } from '../support/database.ts';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.ts';
@@ -46,7 +48,8 @@ beforeAll(async () => {
   scratch = await createScratchDatabase('e2e');
   const handle = await openDatabase({ kind: 'postgres', url: scratch.url, poolSize: 2, ipv6: false }, { onError: () => {} });
   try {
-    await migrateToLatest(handle.db);
+    // What `codex-pooler migrate` does: schema, then the vendored prices (so usage shows costs).
+    await migrateAndImportPricing(handle.db, pino({ level: 'silent' }));
   } finally {
     await handle.close();
   }
@@ -143,6 +146,16 @@ describe('admin UI, end to end', () => {
     await page.getByLabel('Code from your app').fill(totpCodeFor(totpSecret));
     await page.getByRole('button', { name: 'Confirm and turn on' }).click();
     await page.getByText(/recovery codes left/).waitFor();
+    // Own sessions, the current one marked; instance settings save per group (owner only).
+    await page.getByTestId('sessions-table').getByText('this session').waitFor();
+    await page.getByRole('tab', { name: 'Instance' }).click();
+    const retention = page.getByTestId('settings-group-retention');
+    await retention.getByLabel('Request logs days').fill('14');
+    await retention.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('status').filter({ hasText: 'Retention saved.' }).waitFor();
+    await shot(page, '03b-settings-instance');
+    const saved = (await page.evaluate(() => fetch('/api/admin/settings').then((r) => r.json()))) as { settings: { retention: { request_logs_days: number } } };
+    expect(saved.settings.retention.request_logs_days).toBe(14);
 
     // Sign out, then sign in: password, then the TOTP step.
     await page.getByRole('button', { name: 'Sign out' }).click();
@@ -227,15 +240,49 @@ describe('admin UI, end to end', () => {
     await page.reload();
     await page.getByTestId('request-log-table').getByText(requestId).waitFor();
 
+    // Usage and cost come from the ledger: the request's tokens and its (sub-cent) price.
+    const ledger = (await page.evaluate(() => fetch('/api/admin/usage?group_by=model').then((r) => r.json()))) as { totals: { total_tokens: number; cost_usd: number; priced: boolean } };
     await nav(page, 'Usage').click();
     await page.getByTestId('usage-totals').filter({ hasText: /^1 requests/ }).waitFor();
+    const totals = (await page.getByTestId('usage-totals').textContent())!;
+    expect(ledger.totals.total_tokens).toBeGreaterThan(0);
+    expect(ledger.totals.cost_usd).toBeGreaterThan(0);
+    expect(totals).toContain(`${new Intl.NumberFormat('en-US').format(ledger.totals.total_tokens)} tokens`);
+    expect(totals).toContain(`$${ledger.totals.cost_usd.toFixed(6)} cost`);
     await page.getByTestId('usage-requests-chart').locator('path.recharts-rectangle').first().waitFor();
+    await page.getByTestId('usage-cost-chart').locator('path.recharts-rectangle').first().waitFor();
     await page.getByTestId('usage-model-chart').getByText('gpt-5.4').first().waitFor();
+    await page.getByTestId('usage-breakdown').getByRole('row').filter({ hasText: 'gpt-5.4' }).getByText(`$${ledger.totals.cost_usd.toFixed(6)}`).waitFor();
+    await page.getByText('By API key', { exact: true }).click();
+    await page.getByTestId('usage-breakdown').getByRole('cell', { name: 'e2e', exact: true }).waitFor();
     await shot(page, '10-usage');
+
+    // Rotate the key from its actions menu: the new key is shown once, the old one stops at once.
+    await nav(page, 'API keys').click();
+    await page.getByRole('button', { name: 'Actions for e2e' }).click();
+    await page.getByRole('menuitem', { name: 'Rotate' }).click();
+    await dialog.getByRole('button', { name: 'Rotate key' }).click();
+    const rotated = (await page.getByTestId('new-api-key').textContent())!.trim();
+    expect(rotated).toMatch(/^sk-cxp-/);
+    expect(rotated).not.toBe(key);
+    await shot(page, '10b-api-key-rotated');
+    await dialog.getByRole('button', { name: 'Done' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await page.getByRole('cell', { name: `${rotated.slice(0, 19)}…` }).waitFor();
+    const call = (bearer: string) =>
+      fetch(`${gateway.url}/backend-api/codex/responses`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
+        body: JSON.stringify({ model: 'gpt-5.4', instructions: 'be brief', input: [{ type: 'message', role: 'user', content: [{ type: 'input_text', text: 'again' }] }], stream: true }),
+      }).then(async (r) => ({ status: r.status, body: await r.text() }));
+    expect((await call(key)).status).toBe(401);
+    expect(await call(rotated)).toMatchObject({ status: 200, body: expect.stringContaining('response.completed') });
 
     await nav(page, 'Overview').click();
     await page.getByTestId('overview-requests-chart').locator('path.recharts-area-curve').first().waitFor();
     await page.getByRole('cell', { name: /e2e-account@example.com/ }).waitFor();
+    await page.getByTestId('overview-cost').filter({ hasText: /\$0\.0\d*[1-9]/ }).waitFor();
+    await page.getByTestId('overview-tokens-chart').locator('path.recharts-area-curve').first().waitFor();
     await shot(page, '11-overview');
     // Dark mode is one keyboard-reachable toggle away, and sticks across reloads.
     await page.getByRole('button', { name: 'Toggle dark mode' }).focus();
@@ -314,6 +361,26 @@ describe('admin UI, end to end', () => {
     } finally {
       await context.close();
     }
+
+    // Owner: rename the other pool, archive it, then delete it with its slug typed.
+    await nav(page, 'Pools').click();
+    await page.getByRole('button', { name: 'Actions for Other team' }).click();
+    await page.getByRole('menuitem', { name: 'Rename' }).click();
+    await dialog.getByLabel('Name').fill('Other crew');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('cell', { name: 'Other crew', exact: true }).waitFor();
+    await page.getByRole('button', { name: 'Actions for Other crew' }).click();
+    await expect(page.getByRole('menuitem', { name: 'Delete…' }).isDisabled()).resolves.toBe(true);
+    await page.getByRole('menuitem', { name: 'Archive' }).click();
+    await page.getByRole('row').filter({ hasText: 'Other crew' }).getByText('archived').waitFor();
+    await page.getByRole('button', { name: 'Actions for Other crew' }).click();
+    await page.getByRole('menuitem', { name: 'Delete…' }).click();
+    await expect(dialog.getByRole('button', { name: 'Delete pool' }).isDisabled()).resolves.toBe(true);
+    await dialog.getByLabel(/Type the slug/).fill('other-team');
+    await shot(page, '15-pool-delete');
+    await dialog.getByRole('button', { name: 'Delete pool' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await expect.poll(() => page.getByRole('cell', { name: 'other-team' }).count()).toBe(0);
   }, 120_000);
 });
 

@@ -153,7 +153,7 @@ describe('request log filters, pagination and usage', () => {
   test('usage totals per model and per day', async () => {
     const byModel = await owner.get(`/usage?group_by=model&pool_id=${pool.id}`);
     const mini = byModel.body.rows.find((r: { key: string }) => r.key === 'gpt-5.4-mini');
-    expect(mini).toMatchObject({ requests: 2, succeeded: 1, failed: 1, tokens: { total: 30 } });
+    expect(mini).toMatchObject({ requests: 2, succeeded: 1, failed: 1, input_tokens: 20, output_tokens: 10, total_tokens: 30, cost_usd: 0 });
     const byDay = await owner.get('/usage?group_by=day');
     expect(byDay.body.rows[0].key).toMatch(/^\d{4}-\d{2}-\d{2}$/);
     expect(byDay.body.totals.requests).toBeGreaterThanOrEqual(6);

@@ -132,13 +132,12 @@ describe('request errors', () => {
     expect(result.json?.error.message).toContain('1 disabled');
   });
 
-  test('the responses websocket path: plain GET → 400, an upgrade → 426 so clients fall back to HTTP', async () => {
+  // Upgrades are served by the websocket transport: test/integration/websocket-gateway.test.ts.
+  test('the responses websocket path: plain GET → 400', async () => {
     const seeded = await seedPool(gateway, upstream, 1);
     const plain = await call(gateway, '/backend-api/codex/responses', { method: 'GET', key: seeded.key });
     expect(plain.status).toBe(400);
     expect(plain.json?.error.code).toBe('websocket_upgrade_required');
-    const upgrade = await gateway.app.inject({ method: 'GET', url: '/backend-api/codex/responses', headers: { authorization: `Bearer ${seeded.key}`, upgrade: 'websocket', connection: 'Upgrade' } });
-    expect(upgrade.statusCode).toBe(426);
   });
 
   test('pruned Codex helper routes answer a plain 404 without auth', async () => {

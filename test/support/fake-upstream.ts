@@ -8,7 +8,7 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocketServer } from 'ws';
 import type { WebSocket, RawData } from 'ws';
@@ -21,6 +21,7 @@ import {
 } from './fake-tokens.ts';
 import type { FakeTokenSet, TokenIdentity } from './fake-tokens.ts';
 import { buildCatalog } from './fake-models.ts';
+import { FakeMedia, isImageTurn } from './fake-media.ts';
 import type { ModelEntry } from './fake-models.ts';
 import {
   failedEvent,
@@ -80,6 +81,8 @@ export interface RecordedRequest {
   /** parsed JSON, parsed form (object) for x-www-form-urlencoded, else raw string ('' when empty) */
   body: unknown;
   rawBody: string;
+  /** the raw body bytes (multipart uploads are binary) */
+  bytes?: Buffer;
   /** resolved ChatGPT account id (null when unauthenticated) */
   accountId: string | null;
   transport: 'http' | 'websocket';
@@ -110,6 +113,13 @@ export interface StartFakeUpstreamOptions {
    * prompt_cache_retention/safety_identifier.
    */
   strict?: boolean;
+}
+
+interface DeviceCodeState {
+  userCode: string;
+  status: 'pending' | 'approved' | 'denied' | 'expired' | 'used';
+  accountId: string | null;
+  slowDownNext: boolean;
 }
 
 interface TokenEntry {
@@ -209,10 +219,10 @@ function lowerHeaders(req: IncomingMessage): Record<string, string> {
   return out;
 }
 
-async function readBody(req: IncomingMessage): Promise<string> {
+async function readBodyBytes(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 function parseBody(raw: string, contentType: string | undefined): unknown {
@@ -293,9 +303,15 @@ export class FakeUpstream {
   private readonly strict: boolean;
   private readonly tokenIndex = new Map<string, TokenEntry>();
   private readonly refreshIndex = new Map<string, { accountId: string; state: RefreshState }>();
-  private readonly authCodes = new Map<string, string>();
+  /** code → account, and for PKCE codes the S256 challenge and redirect_uri the exchange must match */
+  private readonly authCodes = new Map<string, { accountId: string; codeChallenge?: string; redirectUri?: string }>();
+  /** device_auth_id → device-code state (POST /api/accounts/deviceauth/*) */
+  private readonly deviceCodes = new Map<string, DeviceCodeState>();
+  private deviceIntervalSec = 5;
   private readonly tokenScripts: TokenScript[] = [];
   private readonly upgradeHeaders = new WeakMap<IncomingMessage, Record<string, string>>();
+  /** files, transcription and images (test/support/fake-media.ts) */
+  readonly media = new FakeMedia();
   private defaultDelayMs = 0;
   private eventDelayMs = 0;
   private tokenDelayMs = 0;
@@ -369,7 +385,64 @@ export class FakeUpstream {
   /** Register a one-shot authorization code that exchanges to fresh tokens for the account. */
   scriptAuthorizationCode(code: string, accountId: string): void {
     this.account(accountId);
-    this.authCodes.set(code, accountId);
+    this.authCodes.set(code, { accountId });
+  }
+
+  /**
+   * Plays the operator's browser at `{issuer}/oauth/authorize`: reads the authorize URL the gateway
+   * built, signs `accountId` in and answers the localhost callback URL the browser would end on,
+   * with a one-shot code bound to the URL's S256 challenge and redirect_uri.
+   */
+  approveAuthorization(authorizeUrl: string, accountId: string): string {
+    this.account(accountId);
+    const url = new URL(authorizeUrl);
+    const challenge = url.searchParams.get('code_challenge');
+    const redirectUri = url.searchParams.get('redirect_uri');
+    if (url.searchParams.get('client_id') !== CODEX_CLIENT_ID) throw new Error('fake issuer: unknown client_id');
+    if (url.searchParams.get('code_challenge_method') !== 'S256' || !challenge || !redirectUri) throw new Error('fake issuer: authorize URL lacks S256 PKCE or redirect_uri');
+    const code = `ac_${randomBytes(16).toString('base64url')}`;
+    this.authCodes.set(code, { accountId, codeChallenge: challenge, redirectUri });
+    const callback = new URL(redirectUri);
+    callback.searchParams.set('code', code);
+    callback.searchParams.set('state', url.searchParams.get('state') ?? '');
+    return callback.toString();
+  }
+
+  /** `interval` the usercode endpoint announces (a string, as ChatGPT sends it). */
+  setDeviceIntervalSec(sec: number): void {
+    this.deviceIntervalSec = sec;
+  }
+
+  /** Device codes issued so far (newest last), e.g. to approve the one a test started. */
+  deviceCodeList(): Array<{ userCode: string; status: DeviceCodeState['status'] }> {
+    return [...this.deviceCodes.values()].map((d) => ({ userCode: d.userCode, status: d.status }));
+  }
+
+  /** The account owner enters the code and approves: the next poll answers the authorization code. */
+  approveDevice(userCode: string, accountId: string): void {
+    this.account(accountId);
+    const device = this.deviceByUserCode(userCode);
+    device.status = 'approved';
+    device.accountId = accountId;
+  }
+
+  denyDevice(userCode: string): void {
+    this.deviceByUserCode(userCode).status = 'denied';
+  }
+
+  expireDevice(userCode: string): void {
+    this.deviceByUserCode(userCode).status = 'expired';
+  }
+
+  /** The next poll of this code answers `slow_down`. */
+  slowDownDevice(userCode: string): void {
+    this.deviceByUserCode(userCode).slowDownNext = true;
+  }
+
+  private deviceByUserCode(userCode: string): DeviceCodeState {
+    const device = [...this.deviceCodes.values()].find((d) => d.userCode === userCode);
+    if (!device) throw new Error(`fake issuer: unknown user code ${userCode}`);
+    return device;
   }
 
   setQuota(accountId: string, quota: SetQuotaOptions): void {
@@ -435,6 +508,7 @@ export class FakeUpstream {
     this.websocketConnections = 0;
     this.tokenScripts.length = 0;
     for (const acc of this.accounts.values()) acc.scripts.length = 0;
+    this.media.reset();
   }
 
   /** Recorded requests whose path ends with `suffix` (e.g. '/codex/responses'). */
@@ -499,7 +573,8 @@ export class FakeUpstream {
   private async handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://fake.invalid');
     const headers = lowerHeaders(req);
-    const rawBody = await readBody(req);
+    const bytes = await readBodyBytes(req);
+    const rawBody = bytes.toString('utf8');
     const record: RecordedRequest = {
       method: req.method ?? 'GET',
       path: url.pathname,
@@ -507,16 +582,25 @@ export class FakeUpstream {
       headers,
       body: parseBody(rawBody, headers['content-type']),
       rawBody,
+      bytes,
       accountId: null,
       transport: 'http',
       at: Date.now(),
     };
     this.requests.push(record);
     const route = `${record.method} ${url.pathname.replace(/\/+$/, '')}`;
+    const storageUpload = /^PUT \/fake-storage\/([^/]+)$/.exec(route);
+    if (storageUpload) return this.media.storeUpload(res, storageUpload[1]!, record);
+    const finalize = /^POST \/backend-api\/files\/([^/]+)\/uploaded$/.exec(route);
+    if (finalize) return this.withAuth(res, record, async (acc) => this.media.finalize(res, acc.identity.accountId, decodeURIComponent(finalize[1]!)));
 
     switch (route) {
       case 'POST /oauth/token':
         return this.handleToken(req, res, record);
+      case 'POST /api/accounts/deviceauth/usercode':
+        return this.handleDeviceUserCode(res, record);
+      case 'POST /api/accounts/deviceauth/token':
+        return this.handleDeviceToken(res, record);
       case 'POST /backend-api/codex/responses':
         return this.withAuth(res, record, (acc) => this.handleResponses(req, res, acc, record, 'responses'));
       case 'POST /backend-api/codex/responses/compact':
@@ -527,6 +611,13 @@ export class FakeUpstream {
       case 'GET /backend-api/codex/usage':
       case 'GET /api/codex/usage':
         return this.withAuth(res, record, (acc) => this.handleUsage(req, res, acc));
+      case 'POST /backend-api/transcribe':
+        return this.withAuth(res, record, (_acc) => this.media.transcribe(res, record));
+      case 'POST /backend-api/files':
+        return this.withAuth(res, record, async (acc) => this.media.createFile(res, acc.identity.accountId, record, this.url));
+      case 'POST /backend-api/codex/images/generations':
+      case 'POST /backend-api/codex/images/edits':
+        return this.withAuth(res, record, async () => this.media.nativeImages(res, record));
       default:
         sendJson(res, 404, NOT_FOUND_BODY);
     }
@@ -664,6 +755,7 @@ export class FakeUpstream {
     if (body === null) return sendJson(res, 400, { detail: 'Request body must be a JSON object' }, headers);
     const invalid = this.validateTurn(acc, body, target);
     if (invalid) return sendJson(res, invalid[0], invalid[1], headers);
+    if (target === 'responses' && isImageTurn(body)) return this.media.streamImageTurn(res, body, headers);
 
     const plan = this.buildPlan(acc, body, Buffer.byteLength(record.rawBody));
     if (target === 'compact') return this.sendCompact(res, plan, headers, script);
@@ -782,7 +874,7 @@ export class FakeUpstream {
       return sendJson(res, 400, { error: 'invalid_request', error_description: 'client_id is required' });
     }
     if (grant === 'refresh_token') return this.refreshGrant(res, String(form.refresh_token ?? ''));
-    if (grant === 'authorization_code') return this.authorizationCodeGrant(res, String(form.code ?? ''));
+    if (grant === 'authorization_code') return this.authorizationCodeGrant(res, form);
     sendJson(res, 400, { error: 'unsupported_grant_type', error_description: `grant_type ${grant} is not supported` });
   }
 
@@ -796,9 +888,17 @@ export class FakeUpstream {
     sendJson(res, 200, await this.rotateTokens(acc));
   }
 
-  private async authorizationCodeGrant(res: ServerResponse, code: string): Promise<void> {
-    const accountId = this.authCodes.get(code);
-    if (accountId === undefined) return sendJson(res, 400, { error: 'invalid_grant', error_description: 'Invalid authorization code' });
+  private async authorizationCodeGrant(res: ServerResponse, form: JsonObject): Promise<void> {
+    const code = String(form.code ?? '');
+    const entry = this.authCodes.get(code);
+    if (entry === undefined) return sendJson(res, 400, { error: 'invalid_grant', error_description: 'Invalid authorization code' });
+    if (entry.codeChallenge !== undefined) {
+      const verifier = typeof form.code_verifier === 'string' ? form.code_verifier : '';
+      const challenge = createHash('sha256').update(verifier).digest('base64url');
+      if (challenge !== entry.codeChallenge) return sendJson(res, 400, { error: 'invalid_grant', error_description: 'code_verifier does not match the code challenge' });
+      if (form.redirect_uri !== entry.redirectUri) return sendJson(res, 400, { error: 'invalid_grant', error_description: 'redirect_uri does not match' });
+    }
+    const accountId = entry.accountId;
     this.authCodes.delete(code);
     const acc = this.account(accountId);
     const previous = this.refreshIndex.get(acc.refreshToken);
@@ -824,6 +924,37 @@ export class FakeUpstream {
       token_type: 'Bearer',
       scope: 'openid profile email offline_access',
     };
+  }
+
+  // ------------------------------------------------------------ /api/accounts/deviceauth
+
+  private handleDeviceUserCode(res: ServerResponse, record: RecordedRequest): void {
+    const body = isObject(record.body) ? record.body : {};
+    if (body.client_id !== CODEX_CLIENT_ID) return sendJson(res, 400, { error: 'invalid_request', error_description: 'unknown client_id' });
+    const deviceAuthId = `deviceauth_${randomBytes(12).toString('hex')}`;
+    const userCode = `${randomBytes(2).toString('hex')}-${randomBytes(3).toString('hex')}`.toUpperCase();
+    this.deviceCodes.set(deviceAuthId, { userCode, status: 'pending', accountId: null, slowDownNext: false });
+    sendJson(res, 200, { device_auth_id: deviceAuthId, user_code: userCode, interval: String(this.deviceIntervalSec) });
+  }
+
+  /** Pending = 403 (what ChatGPT answers until the code is approved); then the code + verifier once. */
+  private handleDeviceToken(res: ServerResponse, record: RecordedRequest): void {
+    const body = isObject(record.body) ? record.body : {};
+    const device = this.deviceCodes.get(String(body.device_auth_id ?? ''));
+    if (!device || device.userCode !== body.user_code) return sendJson(res, 404, { error: { message: 'Device authorization not found', code: 'deviceauth_not_found' } });
+    if (device.slowDownNext) {
+      device.slowDownNext = false;
+      return sendJson(res, 400, { error: 'slow_down', error_description: 'polling too fast' });
+    }
+    if (device.status === 'denied') return sendJson(res, 400, { error: 'access_denied', error_description: 'the user denied the request' });
+    if (device.status === 'expired' || device.status === 'used') return sendJson(res, 400, { error: 'expired_token', error_description: 'the device code expired' });
+    if (device.status === 'pending') return sendJson(res, 403, { error: { message: 'Device authorization is pending', code: 'deviceauth_authorization_pending' } });
+    device.status = 'used';
+    const verifier = randomBytes(32).toString('base64url');
+    const challenge = createHash('sha256').update(verifier).digest('base64url');
+    const code = `ac_${randomBytes(16).toString('base64url')}`;
+    this.authCodes.set(code, { accountId: device.accountId!, codeChallenge: challenge, redirectUri: `${this.url}/deviceauth/callback` });
+    sendJson(res, 200, { authorization_code: code, code_challenge: challenge, code_verifier: verifier });
   }
 
   // ------------------------------------------------------------ websocket

@@ -12,7 +12,9 @@ const page = <K extends string>(load: () => Promise<Record<K, ComponentType>>, n
 const OverviewPage = page(() => import('./pages/overview.tsx'), 'OverviewPage');
 const PoolsPage = page(() => import('./pages/pools.tsx'), 'PoolsPage');
 const AccountsPage = page(() => import('./pages/accounts.tsx'), 'AccountsPage');
+const InvitesPage = page(() => import('./pages/invites.tsx'), 'InvitesPage');
 const ApiKeysPage = page(() => import('./pages/api-keys.tsx'), 'ApiKeysPage');
+const KeyObservatoryPage = page(() => import('./pages/key-observatory.tsx'), 'KeyObservatoryPage');
 const RequestLogsPage = page(() => import('./pages/request-logs.tsx'), 'RequestLogsPage');
 const UsagePage = page(() => import('./pages/usage.tsx'), 'UsagePage');
 const AuditPage = page(() => import('./pages/audit.tsx'), 'AuditPage');
@@ -65,7 +67,9 @@ export function App() {
               <Route path="/" element={<OverviewPage />} />
               <Route path="/pools" element={<PoolsPage />} />
               <Route path="/accounts" element={<AccountsPage />} />
+              <Route path="/invites" element={<InvitesPage />} />
               <Route path="/api-keys" element={<ApiKeysPage />} />
+              <Route path="/api-keys/:id" element={<KeyObservatoryPage />} />
               <Route path="/request-logs" element={<RequestLogsPage />} />
               <Route path="/usage" element={<UsagePage />} />
               <Route path="/audit" element={<AuditPage />} />
@@ -91,6 +95,7 @@ const NAV: NavItem[] = [
   { to: '/', label: 'Overview' },
   { to: '/pools', label: 'Pools' },
   { to: '/accounts', label: 'Accounts' },
+  { to: '/invites', label: 'Invites' },
   { to: '/api-keys', label: 'API keys' },
   { to: '/request-logs', label: 'Request logs' },
   { to: '/usage', label: 'Usage' },

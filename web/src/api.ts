@@ -55,6 +55,9 @@ export async function api<T>(method: Method, path: string, body?: unknown): Prom
 
 export const get = <T>(path: string) => api<T>('GET', path);
 export const post = <T>(path: string, body: unknown = {}) => api<T>('POST', path, body);
+export const patch = <T>(path: string, body: unknown) => api<T>('PATCH', path, body);
+export const put = <T>(path: string, body: unknown) => api<T>('PUT', path, body);
+export const del = <T>(path: string, body: unknown = {}) => api<T>('DELETE', path, body);
 
 /** Builds `?a=1&b=2` from the defined, non-empty values. */
 export function query(params: Record<string, string | number | null | undefined>): string {
@@ -101,6 +104,7 @@ export type ApiKey = {
   pool_id: string;
   prefix: string;
   label: string | null;
+  notes: string | null;
   status: string;
   state: string;
   expires_at: string | null;
@@ -132,8 +136,27 @@ export type RequestLog = {
 };
 export type Page<T> = { items: T[]; next_cursor: string | null };
 
-export type UsageRow = { key: string | null; label: string | null; requests: number; succeeded: number; failed: number; tokens: Tokens };
-export type Usage = { group_by: string; from: string; to: string; rows: UsageRow[]; totals: Omit<UsageRow, 'key' | 'label'>; cost: unknown; cost_note?: string };
+/** One group of the ledger usage report (docs/admin-api.md › Usage); costs in USD. */
+export type UsageMeasures = {
+  requests: number;
+  succeeded: number;
+  failed: number;
+  input_tokens: number;
+  cached_input_tokens: number;
+  output_tokens: number;
+  reasoning_tokens: number;
+  total_tokens: number;
+  settled_cost_micros: number;
+  estimated_cost_micros: number;
+  cost_usd: number;
+  unpriced_requests: number;
+  priced: boolean;
+};
+export type UsageRow = UsageMeasures & { key: string | null; label: string | null };
+export type Usage = { group_by: string; from: string; to: string; rows: UsageRow[]; totals: UsageMeasures };
+
+export type OperatorSession = { id: string; current: boolean; created_at: string; last_seen_at: string | null; expires_at: string; ip_address: string | null; user_agent: string | null };
+export type InstanceSettings = { settings: Record<string, Record<string, unknown>>; lock_version: number; updated_at: string; updated_by_user_id: string | null };
 
 export type AuditEntry = {
   id: string;
@@ -161,3 +184,72 @@ export type Operator = {
   last_login_at: string | null;
   created_at: string;
 };
+
+export type OAuthFlow = {
+  id: string;
+  pool_id: string;
+  kind: 'browser' | 'device';
+  purpose: 'link' | 'relink';
+  status: string;
+  user_code: string | null;
+  verification_url: string | null;
+  interval_seconds: number | null;
+  poll_after: string | null;
+  expires_at: string;
+  error_code: string | null;
+};
+export type Linked = { account: Account; created: boolean };
+export type DevicePoll = ({ status: 'pending' } | ({ status: 'completed' } & Linked)) & { flow: OAuthFlow };
+
+export type Invite = {
+  id: string;
+  pool_id: string;
+  pool_slug: string;
+  email: string;
+  status: string;
+  inviter: string | null;
+  email_sent_at: string | null;
+  expires_at: string;
+  accepted_at: string | null;
+  revoked_at: string | null;
+  result_account_id: string | null;
+  created_at: string;
+};
+
+/** The per-key Observatory (docs/admin-api.md › Observatory): one key over a window; costs in USD. */
+export const OBSERVATORY_WINDOWS = ['1h', '5h', '24h', '7d'] as const;
+export type ObservatoryWindow = (typeof OBSERVATORY_WINDOWS)[number];
+export type ObservatoryMeasures = {
+  requests: number;
+  succeeded: number;
+  failed: number;
+  fresh_input_tokens: number;
+  cached_input_tokens: number;
+  output_tokens: number;
+  reasoning_tokens: number;
+  total_tokens: number;
+  cost_usd: number;
+};
+export type ObservatoryLimit = {
+  scope: 'default' | 'model';
+  model: string | null;
+  field: 'max_requests_per_minute' | 'max_tokens_per_day' | 'max_tokens_per_week' | 'max_input_tokens_per_request' | 'max_output_tokens_per_request';
+  max: number;
+  /** Null for per-request caps (nothing accumulates). */
+  used: number | null;
+  remaining: number | null;
+  resets_at: string | null;
+};
+export type KeyObservatory = {
+  key: { id: string; prefix: string; label: string | null; status: string; pool_id: string };
+  window: ObservatoryWindow;
+  from: string;
+  to: string;
+  bucket_seconds: number;
+  totals: ObservatoryMeasures & { success_rate: number | null; cache_rate: number | null; avg_latency_ms: number | null; tokens_per_second: number | null; unpriced_requests: number; priced: boolean };
+  series: (ObservatoryMeasures & { start: string })[];
+  models: (ObservatoryMeasures & { model: string | null; share: number })[];
+  limits: ObservatoryLimit[];
+  recent: { at: string; model: string | null; endpoint: string; status: string; status_code: number | null; latency_ms: number | null; total_tokens: number | null; cost_usd: number }[];
+};
+export const getKeyObservatory = (id: string, window: ObservatoryWindow) => get<KeyObservatory>(`/api-keys/${encodeURIComponent(id)}/observatory${query({ window })}`);

@@ -1,7 +1,7 @@
 import { Alert, Badge, Button, Center, Group, Loader, Paper, Progress, Select, Stack, Text, Title, Tooltip } from '@mantine/core';
 import { useQuery } from '@tanstack/react-query';
 import { useEffect, useState, type ReactNode } from 'react';
-import { errorMessage, get, type Pool, type QuotaWindow } from './api.ts';
+import { errorMessage, get, type Pool, type QuotaWindow, type UsageRow } from './api.ts';
 import { relative, windowName } from './format.ts';
 
 export function PageHeader({ title, description, actions }: { title: string; description?: ReactNode; actions?: ReactNode }) {
@@ -148,3 +148,39 @@ export function PoolSelect({ value, onChange, allLabel, label = 'Pool', required
 }
 
 export const poolName = (pools: Pool[] | undefined, id: string | null) => (id ? (pools?.find((p) => p.id === id)?.name ?? id.slice(0, 8)) : '—');
+
+/** US dollars; sub-cent amounts keep their digits (a single request often costs a fraction of a cent). */
+export const formatUsd = (usd: number | null | undefined) =>
+  usd == null ? '—' : `$${usd.toFixed(usd !== 0 && Math.abs(usd) < 0.01 ? 6 : 2)}`;
+
+/** A day with no traffic, so charts show quiet days as zero. */
+export const zeroUsageRow = (day: string): UsageRow => ({
+  key: day,
+  label: null,
+  requests: 0,
+  succeeded: 0,
+  failed: 0,
+  input_tokens: 0,
+  cached_input_tokens: 0,
+  output_tokens: 0,
+  reasoning_tokens: 0,
+  total_tokens: 0,
+  settled_cost_micros: 0,
+  estimated_cost_micros: 0,
+  cost_usd: 0,
+  unpriced_requests: 0,
+  priced: true,
+});
+
+/** A cost with a marker when some requests had no price (their tokens count, their cost does not). */
+export function CostText({ usd, unpriced }: { usd: number; unpriced: number }) {
+  if (unpriced === 0) return <>{formatUsd(usd)}</>;
+  return (
+    <Tooltip label={`${unpriced} request(s) had no price: their tokens are counted, their cost is not`}>
+      <span>
+        {formatUsd(usd)}
+        <Text span c="dimmed" aria-label="incomplete: some requests unpriced"> *</Text>
+      </span>
+    </Tooltip>
+  );
+}

@@ -1,19 +1,20 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { listApiKeys, mintApiKey, revokeApiKey, type ApiKey } from '../../api-keys/index.ts';
+import { deleteApiKey, listApiKeys, mintApiKey, pauseApiKey, resumeApiKey, revokeApiKey, rotateApiKey, updateApiKey, MAX_NOTES_LENGTH, type ApiKey } from '../../api-keys/index.ts';
 import { PoolerError } from '../../errors.ts';
-import { actorOf, authorize, can } from '../../operators/index.ts';
+import { actorOf, authorize, can, type OperatorScope } from '../../operators/index.ts';
 import type { Services } from '../../services.ts';
 import { scopeOf } from '../http-session.ts';
 import { poolFor } from '../pool-access.ts';
 import { ID_PARAMS, parseInput, UUID } from '../validate.ts';
 
-/** A Pool API key without its secret: the prefix identifies it; the full key exists only in the create answer. */
+/** A Pool API key without its secret: the prefix identifies it; the full key exists only in the create and rotate answers. */
 export const apiKeyJson = (key: ApiKey) => ({
   id: key.id,
   pool_id: key.poolId,
   prefix: key.prefix,
   label: key.label,
+  notes: key.notes,
   status: key.status,
   state: key.state,
   expires_at: key.expiresAt,
@@ -22,8 +23,27 @@ export const apiKeyJson = (key: ApiKey) => ({
   created_at: key.createdAt,
 });
 
+const LABEL = z.string().trim().max(160).nullish();
+const NOTES = z.string().trim().max(MAX_NOTES_LENGTH).nullish();
+const EXPIRES_AT = z.string().max(64).nullish();
+const EDIT = z.object({ label: LABEL, notes: NOTES, expires_at: EXPIRES_AT, status: z.enum(['active', 'paused']).optional() }).strict();
+
 export function registerApiKeyRoutes(app: FastifyInstance, services: Services): void {
   const deps = { db: services.db, notifier: services.notifier };
+
+  /** The key behind `:id`, after checking the operator may manage keys of its (active) Pool. */
+  async function keyFor(scope: OperatorScope, params: unknown): Promise<string> {
+    const { id } = parseInput(ID_PARAMS, params);
+    const key = await services.db
+      .selectFrom('api_keys as k')
+      .innerJoin('pools as p', 'p.id', 'k.pool_id')
+      .select(['k.id', 'p.id as pool_id', 'p.status as pool_status'])
+      .where('k.id', '=', id)
+      .executeTakeFirst();
+    if (!key) throw new PoolerError('not_found', 'api key does not exist', { param: 'id' });
+    authorize(scope, 'pool_api_key.manage', { id: key.pool_id, status: key.pool_status });
+    return key.id;
+  }
 
   app.get('/api-keys', async (request) => {
     const scope = scopeOf(request);
@@ -39,24 +59,41 @@ export function registerApiKeyRoutes(app: FastifyInstance, services: Services): 
 
   app.post('/api-keys', async (request, reply) => {
     const scope = scopeOf(request);
-    const body = parseInput(z.object({ pool_id: UUID, label: z.string().trim().max(160).nullish(), expires_at: z.string().max(64).nullish() }), request.body);
+    const body = parseInput(z.object({ pool_id: UUID, label: LABEL, notes: NOTES, expires_at: EXPIRES_AT }), request.body);
     const pool = await poolFor(services, scope, body.pool_id, 'pool_api_key.manage');
-    const minted = await mintApiKey(deps, actorOf(scope), { pool: pool.id, label: body.label ?? null, expiresAt: body.expires_at ?? null });
+    const minted = await mintApiKey(deps, actorOf(scope), { pool: pool.id, label: body.label ?? null, notes: body.notes ?? null, expiresAt: body.expires_at ?? null });
     // The only time the key is ever returned.
     return reply.code(201).send({ api_key: apiKeyJson(minted.apiKey), key: minted.key });
   });
 
-  app.post('/api-keys/:id/revoke', async (request) => {
+  // Name, expiry, notes, pause/resume in one audited edit; absent fields stay, null clears.
+  app.patch('/api-keys/:id', async (request) => {
     const scope = scopeOf(request);
-    const { id } = parseInput(ID_PARAMS, request.params);
-    const key = await services.db
-      .selectFrom('api_keys as k')
-      .innerJoin('pools as p', 'p.id', 'k.pool_id')
-      .select(['k.id', 'p.id as pool_id', 'p.status as pool_status'])
-      .where('k.id', '=', id)
-      .executeTakeFirst();
-    if (!key) throw new PoolerError('not_found', 'api key does not exist', { param: 'id' });
-    authorize(scope, 'pool_api_key.manage', { id: key.pool_id, status: key.pool_status });
-    return { api_key: apiKeyJson(await revokeApiKey(deps, actorOf(scope), key.id)) };
+    const id = await keyFor(scope, request.params);
+    const body = parseInput(EDIT, request.body);
+    return { api_key: apiKeyJson(await updateApiKey(deps, actorOf(scope), id, { label: body.label, notes: body.notes, expiresAt: body.expires_at, status: body.status })) };
+  });
+
+  for (const [verb, act] of [['pause', pauseApiKey], ['resume', resumeApiKey], ['revoke', revokeApiKey]] as const) {
+    app.post(`/api-keys/:id/${verb}`, async (request) => {
+      const scope = scopeOf(request);
+      return { api_key: apiKeyJson(await act(deps, actorOf(scope), await keyFor(scope, request.params))) };
+    });
+  }
+
+  // Same row, new secret and prefix; like create, the only answer that carries the key.
+  app.post('/api-keys/:id/rotate', async (request) => {
+    const scope = scopeOf(request);
+    const rotated = await rotateApiKey(deps, actorOf(scope), await keyFor(scope, request.params));
+    return { api_key: apiKeyJson(rotated.apiKey), key: rotated.key, previous_prefix: rotated.previousPrefix };
+  });
+
+  // Hard delete with the prefix typed as confirmation (body `{confirm}` or `?confirm=`).
+  app.delete('/api-keys/:id', async (request) => {
+    const scope = scopeOf(request);
+    const id = await keyFor(scope, request.params);
+    const confirmation = z.object({ confirm: z.string().max(200).optional() });
+    const confirm = parseInput(confirmation, request.body ?? {}).confirm ?? parseInput(confirmation, request.query).confirm;
+    return { status: 'ok', deleted: apiKeyJson(await deleteApiKey(deps, actorOf(scope), id, confirm)) };
   });
 }

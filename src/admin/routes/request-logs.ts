@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { loadScope, readablePoolIds, resolveSession } from '../../operators/index.ts';
-import { listRequestLogs, requestLogsWrittenSince, usageSummary } from '../../request-logs/index.ts';
+import { usageReport, USAGE_GROUPINGS, type UsageGroupBy } from '../../accounting/index.ts';
+import { listRequestLogs, requestLogsWrittenSince } from '../../request-logs/index.ts';
 import type { Services } from '../../services.ts';
 import { scopeOf, type CookieJar } from '../http-session.ts';
 import { readScope } from '../pool-access.ts';
@@ -13,6 +14,7 @@ const KEEPALIVE_MS = 15_000;
 const SESSION_CHECK_MS = 30_000;
 /** Rows are written in batches after they finish; re-reading this much catches late commits. */
 const OVERLAP_MS = 5000;
+const DEFAULT_USAGE_RANGE_MS = 7 * 86_400_000;
 
 const LIST_QUERY = z.object({
   pool_id: UUID.optional(),
@@ -116,10 +118,16 @@ export function registerRequestLogRoutes(app: FastifyInstance, services: Service
     timer = setTimeout(() => void poll(), POLL_MS);
   });
 
+  /**
+   * Usage and cost from the ledger (the report the CLI `usage` command prints): trusted rollup
+   * days plus live rows for today and anything not rolled up, grouped per UTC day, key, account
+   * or model, limited to the Pools the operator may read.
+   */
   app.get('/usage', async (request) => {
-    const query = parseInput(z.object({ group_by: z.enum(['day', 'api_key', 'account', 'model']).default('day'), pool_id: UUID.optional(), from: TIME.optional(), to: TIME.optional() }), request.query);
+    const query = parseInput(z.object({ group_by: z.enum(USAGE_GROUPINGS as [UsageGroupBy, ...UsageGroupBy[]]).default('day'), pool_id: UUID.optional(), from: TIME.optional(), to: TIME.optional() }), request.query);
     const { poolIds, poolId } = await readScope(services, scopeOf(request), query.pool_id);
-    const summary = await usageSummary(services.db, { poolIds }, { groupBy: query.group_by, poolId, from: query.from, to: query.to });
-    return { ...summary, cost: null, cost_note: 'costs come from the ledger, which is not written yet' };
+    const to = query.to ?? new Date();
+    const from = query.from ?? new Date(to.getTime() - DEFAULT_USAGE_RANGE_MS);
+    return usageReport(services.db, { from, to, groupBy: query.group_by, poolIds: poolId ? [poolId] : poolIds });
   });
 }

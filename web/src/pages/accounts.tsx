@@ -5,6 +5,7 @@ import { useState } from 'react';
 import { api, errorMessage, get, post, query, type Account } from '../api.ts';
 import { EmptyState, ErrorNote, Loading, PageHeader, PoolSelect, QuotaBar, StateBadge, useNow, usePools } from '../components.tsx';
 import { relative } from '../format.ts';
+import { BrowserSignInModal, DeviceSignInModal, type SignInTarget } from './account-sign-in.tsx';
 
 export function AccountsPage() {
   const [poolId, setPoolId] = useState<string | null>(null);
@@ -13,6 +14,8 @@ export function AccountsPage() {
   const client = useQueryClient();
   const now = useNow();
   const [opened, { open, close }] = useDisclosure(false);
+  const [browserTarget, setBrowserTarget] = useState<SignInTarget | null>(null);
+  const [deviceTarget, setDeviceTarget] = useState<SignInTarget | null>(null);
   const refresh = () => {
     void client.invalidateQueries({ queryKey: ['accounts'] });
     void client.invalidateQueries({ queryKey: ['pools'] });
@@ -28,7 +31,13 @@ export function AccountsPage() {
       <PageHeader
         title="Accounts"
         description="Upstream ChatGPT accounts in your pools, with their state and quota windows."
-        actions={<Button onClick={open} disabled={noPools}>Import auth.json</Button>}
+        actions={
+          <>
+            <Button onClick={() => setBrowserTarget({ kind: 'new', poolId })} disabled={noPools}>Sign in with ChatGPT</Button>
+            <Button variant="default" onClick={() => setDeviceTarget({ kind: 'new', poolId })} disabled={noPools}>Device code</Button>
+            <Button variant="default" onClick={open} disabled={noPools}>Import auth.json</Button>
+          </>
+        }
       />
       <Group mb="md">
         <PoolSelect value={poolId} onChange={setPoolId} allLabel="All pools" />
@@ -68,6 +77,8 @@ export function AccountsPage() {
                   <Table.Td>{relative(a.last_success_at, now)}</Table.Td>
                   <Table.Td>
                     <Group gap={4} wrap="nowrap">
+                      <Button size="xs" variant={a.state === 'reauth_required' ? 'filled' : 'default'} onClick={() => setBrowserTarget({ kind: 'relink', account: a })}>Re-authenticate</Button>
+                      <Button size="xs" variant="subtle" onClick={() => setDeviceTarget({ kind: 'relink', account: a })} aria-label={`Re-authenticate ${a.label ?? a.email} with a device code`}>Code</Button>
                       {a.state === 'disabled' ? (
                         <Button size="xs" variant="default" onClick={() => action.mutate({ id: a.id, verb: 'enable' })}>Enable</Button>
                       ) : (
@@ -84,7 +95,9 @@ export function AccountsPage() {
           </Table>
         </Table.ScrollContainer>
       )}
-      <Text size="xs" c="dimmed" mt="md">Browser OAuth and device-code sign-in are coming; import an auth.json for now.</Text>
+      <Text size="xs" c="dimmed" mt="md">Re-authenticate signs the same ChatGPT account in again (an account in "reauth required" needs it); another account is refused. To let account owners add themselves, send them an invite (Invites).</Text>
+      <BrowserSignInModal target={browserTarget} onClose={() => setBrowserTarget(null)} onDone={refresh} />
+      <DeviceSignInModal target={deviceTarget} onClose={() => setDeviceTarget(null)} onDone={refresh} />
       <ImportModal opened={opened} onClose={close} defaultPool={poolId} onDone={refresh} />
     </>
   );

@@ -1,43 +1,58 @@
-import { Alert, Button, Code, CopyButton, Group, Modal, Stack, Table, Text, TextInput, VisuallyHidden } from '@mantine/core';
+import { Alert, Button, Code, CopyButton, Group, Menu, Modal, Stack, Table, Text, Textarea, TextInput, VisuallyHidden } from '@mantine/core';
 import { useDisclosure } from '@mantine/hooks';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useState } from 'react';
-import { errorMessage, get, post, query, type ApiKey } from '../api.ts';
+import { useState, type FormEvent } from 'react';
+import { del, errorMessage, get, patch, post, query, type ApiKey } from '../api.ts';
 import { EmptyState, ErrorNote, Loading, PageHeader, PoolSelect, StateBadge, poolName, usePools } from '../components.tsx';
 import { formatTime, relative } from '../format.ts';
+
+/** What the page is doing with one key: a dialog open, or the one-time secret on screen. */
+type Dialog =
+  | { kind: 'create' }
+  | { kind: 'edit'; key: ApiKey }
+  | { kind: 'rotate' | 'revoke' | 'delete'; key: ApiKey }
+  | { kind: 'secret'; title: string; secret: string };
+
+const keyName = (k: ApiKey) => k.label ?? k.prefix;
 
 export function ApiKeysPage() {
   const [poolId, setPoolId] = useState<string | null>(null);
   const keys = useQuery({ queryKey: ['api-keys', poolId ?? ''], queryFn: () => get<{ items: ApiKey[] }>(`/api-keys${query({ pool_id: poolId })}`).then((r) => r.items) });
   const pools = usePools();
   const client = useQueryClient();
-  const [opened, { open, close }] = useDisclosure(false);
-  const revoke = useMutation({
-    mutationFn: (id: string) => post(`/api-keys/${id}/revoke`),
-    onSettled: () => void client.invalidateQueries({ queryKey: ['api-keys'] }),
+  const [dialog, setDialog] = useState<Dialog | null>(null);
+  const refresh = () => {
+    void client.invalidateQueries({ queryKey: ['api-keys'] });
+    void client.invalidateQueries({ queryKey: ['pools'] });
+  };
+  const toggle = useMutation({
+    mutationFn: ({ key, verb }: { key: ApiKey; verb: 'pause' | 'resume' }) => post(`/api-keys/${key.id}/${verb}`),
+    onSettled: refresh,
   });
   const noPools = (pools.data ?? []).filter((p) => p.status === 'active').length === 0;
+  const create = () => setDialog({ kind: 'create' });
 
   return (
     <>
-      <PageHeader title="API keys" description="Clients call the gateway with a Pool API key (sk-cxp-…). A key is shown once, when it is created." actions={<Button onClick={open} disabled={noPools}>Create API key</Button>} />
+      <PageHeader title="API keys" description="Clients call the gateway with a Pool API key (sk-cxp-…). A key is shown once, when it is created or rotated." actions={<Button onClick={create} disabled={noPools}>Create API key</Button>} />
       <Group mb="md">
         <PoolSelect value={poolId} onChange={setPoolId} allLabel="All pools" />
       </Group>
-      {revoke.error ? <ErrorNote error={revoke.error} /> : null}
+      {toggle.error ? <ErrorNote error={toggle.error} /> : null}
       {keys.isLoading ? <Loading /> : keys.error ? <ErrorNote error={keys.error} retry={() => void keys.refetch()} /> : keys.data!.length === 0 ? (
-        <EmptyState title="No API keys yet" action={noPools ? null : <Button onClick={open}>Create API key</Button>}>
+        <EmptyState title="No API keys yet" action={noPools ? null : <Button onClick={create}>Create API key</Button>}>
           {noPools ? 'Create a pool first (Pools); keys belong to a pool.' : 'Create a key and give it to a client: set it as OPENAI_API_KEY with the gateway URL as the base URL.'}
         </EmptyState>
       ) : (
-        <Table.ScrollContainer minWidth={720}>
-          <Table striped highlightOnHover>
+        <Table.ScrollContainer minWidth={860}>
+          <Table striped highlightOnHover data-testid="api-key-table">
             <Table.Thead>
               <Table.Tr>
                 <Table.Th>Label</Table.Th>
                 <Table.Th>Prefix</Table.Th>
                 <Table.Th>Pool</Table.Th>
                 <Table.Th>State</Table.Th>
+                <Table.Th>Expires</Table.Th>
                 <Table.Th>Last used</Table.Th>
                 <Table.Th>Created</Table.Th>
                 <Table.Th><VisuallyHidden>Actions</VisuallyHidden></Table.Th>
@@ -46,18 +61,37 @@ export function ApiKeysPage() {
             <Table.Tbody>
               {keys.data!.map((k) => (
                 <Table.Tr key={k.id}>
-                  <Table.Td>{k.label ?? '—'}</Table.Td>
+                  <Table.Td>
+                    <Text size="sm">{k.label ?? '—'}</Text>
+                    {k.notes ? <Text size="xs" c="dimmed" lineClamp={2} maw={280}>{k.notes}</Text> : null}
+                  </Table.Td>
                   <Table.Td><code>{k.prefix}…</code></Table.Td>
                   <Table.Td>{poolName(pools.data, k.pool_id)}</Table.Td>
                   <Table.Td><StateBadge state={k.state} /></Table.Td>
+                  <Table.Td>{k.expires_at ? formatTime(k.expires_at) : 'never'}</Table.Td>
                   <Table.Td>{relative(k.last_used_at)}</Table.Td>
                   <Table.Td>{formatTime(k.created_at)}</Table.Td>
                   <Table.Td>
-                    {k.status === 'active' ? (
-                      <Button size="xs" variant="subtle" color="red" onClick={() => { if (window.confirm(`Revoke ${k.label ?? k.prefix}? Clients using it stop working immediately.`)) revoke.mutate(k.id); }}>
-                        Revoke
-                      </Button>
-                    ) : null}
+                    <Menu position="bottom-end">
+                      <Menu.Target>
+                        <Button size="xs" variant="default" aria-label={`Actions for ${keyName(k)}`}>Actions</Button>
+                      </Menu.Target>
+                      <Menu.Dropdown>
+                        {k.status !== 'revoked' ? (
+                          <>
+                            <Menu.Item onClick={() => setDialog({ kind: 'edit', key: k })}>Edit</Menu.Item>
+                            {k.status === 'active' ? (
+                              <Menu.Item onClick={() => toggle.mutate({ key: k, verb: 'pause' })}>Pause</Menu.Item>
+                            ) : (
+                              <Menu.Item onClick={() => toggle.mutate({ key: k, verb: 'resume' })}>Resume</Menu.Item>
+                            )}
+                            <Menu.Item onClick={() => setDialog({ kind: 'rotate', key: k })}>Rotate</Menu.Item>
+                            <Menu.Item color="red" onClick={() => setDialog({ kind: 'revoke', key: k })}>Revoke</Menu.Item>
+                          </>
+                        ) : null}
+                        <Menu.Item color="red" onClick={() => setDialog({ kind: 'delete', key: k })}>Delete</Menu.Item>
+                      </Menu.Dropdown>
+                    </Menu>
                   </Table.Td>
                 </Table.Tr>
               ))}
@@ -65,57 +99,131 @@ export function ApiKeysPage() {
           </Table>
         </Table.ScrollContainer>
       )}
-      <CreateKeyModal opened={opened} onClose={close} defaultPool={poolId} />
+      <KeyFormModal
+        key={dialog?.kind === 'edit' ? dialog.key.id : dialog?.kind ?? 'none'}
+        editing={dialog?.kind === 'edit' ? dialog.key : null}
+        opened={dialog?.kind === 'create' || dialog?.kind === 'edit'}
+        defaultPool={poolId}
+        onClose={() => setDialog(null)}
+        onSaved={(secret) => {
+          refresh();
+          setDialog(secret ? { kind: 'secret', title: 'Your new API key', secret } : null);
+        }}
+      />
+      {dialog?.kind === 'rotate' || dialog?.kind === 'revoke' ? (
+        <ConfirmKeyAction
+          kind={dialog.kind}
+          apiKey={dialog.key}
+          onClose={() => setDialog(null)}
+          onDone={(secret) => {
+            refresh();
+            setDialog(secret ? { kind: 'secret', title: 'Your rotated API key', secret } : null);
+          }}
+        />
+      ) : null}
+      {dialog?.kind === 'delete' ? <DeleteKeyModal apiKey={dialog.key} onClose={() => setDialog(null)} onDeleted={() => { refresh(); setDialog(null); }} /> : null}
+      <Modal opened={dialog?.kind === 'secret'} onClose={() => setDialog(null)} title={dialog?.kind === 'secret' ? dialog.title : ''} size="lg">
+        {dialog?.kind === 'secret' ? (
+          <Stack>
+            <Alert color="yellow" title="Copy it now">This is the only time the key is shown. Store it in your client's configuration.</Alert>
+            <Code block data-testid="new-api-key">{dialog.secret}</Code>
+            <Group justify="flex-end">
+              <CopyButton value={dialog.secret}>{({ copied, copy }) => <Button variant="light" onClick={copy}>{copied ? 'Copied' : 'Copy key'}</Button>}</CopyButton>
+              <Button onClick={() => setDialog(null)}>Done</Button>
+            </Group>
+          </Stack>
+        ) : null}
+      </Modal>
     </>
   );
 }
 
-function CreateKeyModal({ opened, onClose, defaultPool }: { opened: boolean; onClose: () => void; defaultPool: string | null }) {
-  const client = useQueryClient();
+/** Create (pool, label, notes, expiry) or edit (label, notes, expiry) in one form. */
+function KeyFormModal({ opened, editing, defaultPool, onClose, onSaved }: { opened: boolean; editing: ApiKey | null; defaultPool: string | null; onClose: () => void; onSaved: (secret: string | null) => void }) {
   const [poolId, setPoolId] = useState<string | null>(defaultPool);
-  const [label, setLabel] = useState('');
-  const [minted, setMinted] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const create = useMutation({
-    mutationFn: () => post<{ api_key: ApiKey; key: string }>('/api-keys', { pool_id: poolId, ...(label.trim() ? { label: label.trim() } : {}) }),
-    onSuccess: (answer) => {
-      setMinted(answer.key);
-      void client.invalidateQueries({ queryKey: ['api-keys'] });
-      void client.invalidateQueries({ queryKey: ['pools'] });
-    },
+  const save = useMutation({
+    mutationFn: (body: { label: string | null; notes: string | null; expires_at: string | null }) =>
+      editing ? patch<{ api_key: ApiKey }>(`/api-keys/${editing.id}`, body).then(() => null) : post<{ api_key: ApiKey; key: string }>('/api-keys', { pool_id: poolId, ...body }).then((r) => r.key),
+    onSuccess: (secret) => onSaved(secret),
     onError: (e) => setError(errorMessage(e)),
   });
-  const finish = () => {
-    setMinted(null);
-    setLabel('');
+  const submit = (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    const text = (name: string) => String(form.get(name) ?? '').trim() || null;
     setError(null);
-    onClose();
+    save.mutate({ label: text('label'), notes: text('notes'), expires_at: text('expires_at') });
   };
+  const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
   return (
-    <Modal opened={opened} onClose={finish} title={minted ? 'Your new API key' : 'Create API key'} size="lg">
-      {minted ? (
+    <Modal opened={opened} onClose={onClose} title={editing ? `Edit ${keyName(editing)}` : 'Create API key'} size="lg">
+      <form onSubmit={submit}>
         <Stack>
-          <Alert color="yellow" title="Copy it now">This is the only time the key is shown. Store it in your client's configuration.</Alert>
-          <Code block data-testid="new-api-key">{minted}</Code>
+          {error ? <Alert color="red" role="alert">{error}</Alert> : null}
+          {editing ? <Text size="sm">Key <code>{editing.prefix}…</code></Text> : <PoolSelect value={poolId} onChange={setPoolId} required />}
+          <TextInput name="label" label="Label" description="Who or what uses it, e.g. laptop, ci" defaultValue={editing?.label ?? ''} maxLength={160} data-autofocus />
+          <TextInput
+            name="expires_at"
+            type="date"
+            label="Expires on"
+            description="The key stops working at 00:00 UTC that day. Leave empty for no expiry."
+            defaultValue={editing?.expires_at ? editing.expires_at.slice(0, 10) : ''}
+            min={tomorrow}
+          />
+          <Textarea name="notes" label="Notes" description="For operators: where it is deployed, who to ask" defaultValue={editing?.notes ?? ''} maxLength={2000} autosize minRows={2} />
           <Group justify="flex-end">
-            <CopyButton value={minted}>{({ copied, copy }) => <Button variant="light" onClick={copy}>{copied ? 'Copied' : 'Copy key'}</Button>}</CopyButton>
-            <Button onClick={finish}>Done</Button>
+            <Button variant="default" onClick={onClose}>Cancel</Button>
+            <Button type="submit" loading={save.isPending} disabled={!editing && !poolId}>{editing ? 'Save' : 'Create'}</Button>
           </Group>
         </Stack>
-      ) : (
-        <form onSubmit={(e) => { e.preventDefault(); setError(null); create.mutate(); }}>
-          <Stack>
-            {error ? <Alert color="red" role="alert">{error}</Alert> : null}
-            <PoolSelect value={poolId} onChange={setPoolId} required />
-            <TextInput label="Label" description="Who or what uses it, e.g. laptop, ci" value={label} onChange={(e) => setLabel(e.currentTarget.value)} />
-            <Group justify="flex-end">
-              <Button variant="default" onClick={finish}>Cancel</Button>
-              <Button type="submit" loading={create.isPending} disabled={!poolId}>Create</Button>
-            </Group>
-            <Text size="xs" c="dimmed">Expiry, limits and model policies are coming.</Text>
-          </Stack>
-        </form>
-      )}
+      </form>
+    </Modal>
+  );
+}
+
+function ConfirmKeyAction({ kind, apiKey, onClose, onDone }: { kind: 'rotate' | 'revoke'; apiKey: ApiKey; onClose: () => void; onDone: (secret: string | null) => void }) {
+  const act = useMutation({
+    mutationFn: () => post<{ key?: string }>(`/api-keys/${apiKey.id}/${kind}`).then((r) => r.key ?? null),
+    onSuccess: onDone,
+  });
+  const rotate = kind === 'rotate';
+  return (
+    <Modal opened onClose={onClose} title={`${rotate ? 'Rotate' : 'Revoke'} ${keyName(apiKey)}?`}>
+      <Stack>
+        {act.error ? <Alert color="red" role="alert">{errorMessage(act.error)}</Alert> : null}
+        <Text size="sm">
+          {rotate
+            ? 'The key gets a new secret and prefix; its limits and history stay. Clients using the current key stop working immediately, so update them with the new key, shown once on the next screen.'
+            : 'Clients using this key stop working immediately. A revoked key cannot be resumed; create a new key instead.'}
+        </Text>
+        <Group justify="flex-end">
+          <Button variant="default" onClick={onClose}>Cancel</Button>
+          <Button color={rotate ? undefined : 'red'} loading={act.isPending} onClick={() => act.mutate()} data-autofocus>
+            {rotate ? 'Rotate key' : 'Revoke key'}
+          </Button>
+        </Group>
+      </Stack>
+    </Modal>
+  );
+}
+
+function DeleteKeyModal({ apiKey, onClose, onDeleted }: { apiKey: ApiKey; onClose: () => void; onDeleted: () => void }) {
+  const [typed, setTyped] = useState('');
+  const remove = useMutation({ mutationFn: () => del(`/api-keys/${apiKey.id}`, { confirm: typed.trim() }), onSuccess: onDeleted });
+  return (
+    <Modal opened onClose={onClose} title={`Delete ${keyName(apiKey)}?`}>
+      <form onSubmit={(e) => { e.preventDefault(); remove.mutate(); }}>
+        <Stack>
+          {remove.error ? <Alert color="red" role="alert">{errorMessage(remove.error)}</Alert> : null}
+          <Text size="sm">This deletes the key with its limits, request logs and usage history. It cannot be undone.</Text>
+          <TextInput label={`Type the prefix ${apiKey.prefix} to confirm`} value={typed} onChange={(e) => setTyped(e.currentTarget.value)} autoComplete="off" data-autofocus />
+          <Group justify="flex-end">
+            <Button variant="default" onClick={onClose}>Cancel</Button>
+            <Button type="submit" color="red" disabled={typed.trim() !== apiKey.prefix} loading={remove.isPending}>Delete key</Button>
+          </Group>
+        </Stack>
+      </form>
     </Modal>
   );
 }

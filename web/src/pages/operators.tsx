@@ -2,7 +2,7 @@ import { Alert, Button, Code, Group, Modal, MultiSelect, Select, Stack, Table, T
 import { useDisclosure } from '@mantine/hooks';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import { errorMessage, get, post, type Operator } from '../api.ts';
+import { errorMessage, get, patch, post, type Operator } from '../api.ts';
 import { EmptyState, ErrorNote, Loading, PageHeader, StateBadge, poolName, usePools } from '../components.tsx';
 import { relative } from '../format.ts';
 import { useSignedIn } from '../session.tsx';
@@ -21,6 +21,7 @@ function OperatorsList({ selfId }: { selfId: string }) {
   const client = useQueryClient();
   const [opened, { open, close }] = useDisclosure(false);
   const [secret, setSecret] = useState<{ email: string; password: string } | null>(null);
+  const [editing, setEditing] = useState<Operator | null>(null);
   const action = useMutation({
     mutationFn: ({ op, verb }: { op: Operator; verb: 'deactivate' | 'reactivate' | 'password-reset' }) => post<{ operator: Operator; temporary_password?: string }>(`/operators/${op.id}/${verb}`),
     onSuccess: (answer) => {
@@ -40,18 +41,19 @@ function OperatorsList({ selfId }: { selfId: string }) {
       ) : null}
       {operators.isLoading ? <Loading /> : operators.error ? <ErrorNote error={operators.error} /> : operators.data!.length <= 1 ? (
         <>
-          <OperatorTable items={operators.data!} pools={pools.data} selfId={selfId} onAction={(op, verb) => action.mutate({ op, verb })} />
+          <OperatorTable items={operators.data!} pools={pools.data} selfId={selfId} onAction={(op, verb) => action.mutate({ op, verb })} onEdit={setEditing} />
           <EmptyState title="You are the only operator">Add an admin and assign pools to share the work without giving away the whole instance.</EmptyState>
         </>
       ) : (
-        <OperatorTable items={operators.data!} pools={pools.data} selfId={selfId} onAction={(op, verb) => action.mutate({ op, verb })} />
+        <OperatorTable items={operators.data!} pools={pools.data} selfId={selfId} onAction={(op, verb) => action.mutate({ op, verb })} onEdit={setEditing} />
       )}
+      {editing ? <EditOperatorModal operator={editing} self={editing.id === selfId} onClose={() => setEditing(null)} /> : null}
       <CreateOperatorModal opened={opened} onClose={close} onCreated={(email, password) => setSecret(password ? { email, password } : null)} />
     </>
   );
 }
 
-function OperatorTable({ items, pools, selfId, onAction }: { items: Operator[]; pools: ReturnType<typeof usePools>['data']; selfId: string; onAction: (op: Operator, verb: 'deactivate' | 'reactivate' | 'password-reset') => void }) {
+function OperatorTable({ items, pools, selfId, onAction, onEdit }: { items: Operator[]; pools: ReturnType<typeof usePools>['data']; selfId: string; onAction: (op: Operator, verb: 'deactivate' | 'reactivate' | 'password-reset') => void; onEdit: (op: Operator) => void }) {
   return (
     <Table.ScrollContainer minWidth={800}>
       <Table striped highlightOnHover mb="md">
@@ -79,8 +81,14 @@ function OperatorTable({ items, pools, selfId, onAction }: { items: Operator[]; 
               <Table.Td><StateBadge state={op.totp_status} /></Table.Td>
               <Table.Td>{relative(op.last_login_at)}</Table.Td>
               <Table.Td>
-                {op.id === selfId ? <Text size="xs" c="dimmed">you</Text> : (
+                {op.id === selfId ? (
                   <Group gap={4} wrap="nowrap">
+                    <Button size="xs" variant="default" onClick={() => onEdit(op)} aria-label={`Edit ${op.email}`}>Edit</Button>
+                    <Text size="xs" c="dimmed">you</Text>
+                  </Group>
+                ) : (
+                  <Group gap={4} wrap="nowrap">
+                    <Button size="xs" variant="default" onClick={() => onEdit(op)} aria-label={`Edit ${op.email}`}>Edit</Button>
                     <Button size="xs" variant="default" onClick={() => onAction(op, 'password-reset')}>Reset password</Button>
                     {op.status === 'active' ? (
                       <Button size="xs" variant="subtle" color="red" onClick={() => { if (window.confirm(`Deactivate ${op.email}?`)) onAction(op, 'deactivate'); }}>Deactivate</Button>
@@ -133,6 +141,43 @@ function CreateOperatorModal({ opened, onClose, onCreated }: { opened: boolean; 
           <Group justify="flex-end">
             <Button variant="default" onClick={onClose}>Cancel</Button>
             <Button type="submit" loading={create.isPending}>Add</Button>
+          </Group>
+        </Stack>
+      </form>
+    </Modal>
+  );
+}
+
+/** Name, email, role and (for admins) pool assignments; a role change signs the operator out. */
+function EditOperatorModal({ operator, self, onClose }: { operator: Operator; self: boolean; onClose: () => void }) {
+  const client = useQueryClient();
+  const pools = usePools();
+  const [email, setEmail] = useState(operator.email);
+  const [name, setName] = useState(operator.display_name ?? '');
+  const [role, setRole] = useState(operator.role);
+  const [poolIds, setPoolIds] = useState<string[]>(operator.pool_ids);
+  const save = useMutation({
+    mutationFn: () => patch<{ operator: Operator }>(`/operators/${operator.id}`, { email: email.trim(), display_name: name.trim() || null, role, ...(role === 'instance_admin' ? { pool_ids: poolIds } : {}) }),
+    onSuccess: () => {
+      void client.invalidateQueries({ queryKey: ['operators'] });
+      onClose();
+    },
+  });
+  return (
+    <Modal opened onClose={onClose} title={`Edit ${operator.email}`}>
+      <form onSubmit={(e) => { e.preventDefault(); save.mutate(); }}>
+        <Stack>
+          {save.error ? <Alert color="red" role="alert">{errorMessage(save.error)}</Alert> : null}
+          <TextInput label="Email" type="email" required value={email} onChange={(e) => setEmail(e.currentTarget.value)} data-autofocus />
+          <TextInput label="Name" value={name} onChange={(e) => setName(e.currentTarget.value)} />
+          <Select label="Role" data={[{ value: 'instance_admin', label: 'Admin (assigned pools)' }, { value: 'instance_owner', label: 'Owner (everything)' }]} value={role} onChange={(v) => setRole(v ?? operator.role)} allowDeselect={false} disabled={self} description={self ? 'Another owner must change your role.' : undefined} />
+          {role === 'instance_admin' ? (
+            <MultiSelect label="Pools" description="An admin sees and manages only these pools." data={(pools.data ?? []).filter((p) => p.status !== 'archived').map((p) => ({ value: p.id, label: p.name }))} value={poolIds} onChange={setPoolIds} searchable />
+          ) : null}
+          {role !== operator.role ? <Alert color="yellow">Changing the role signs {operator.email} out everywhere.</Alert> : null}
+          <Group justify="flex-end">
+            <Button variant="default" onClick={onClose}>Cancel</Button>
+            <Button type="submit" loading={save.isPending}>Save</Button>
           </Group>
         </Stack>
       </form>

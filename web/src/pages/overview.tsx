@@ -2,8 +2,8 @@ import { AreaChart } from '@mantine/charts';
 import { Anchor, Group, Paper, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
 import { useQuery } from '@tanstack/react-query';
 import { Link } from 'react-router';
-import { get, query, type Account, type Usage, type UsageRow } from '../api.ts';
-import { EmptyState, ErrorNote, Loading, PageHeader, QuotaBar, StateBadge, useNow } from '../components.tsx';
+import { get, query, type Account, type Usage } from '../api.ts';
+import { CostText, EmptyState, ErrorNote, Loading, PageHeader, QuotaBar, StateBadge, formatUsd, useNow, zeroUsageRow } from '../components.tsx';
 import { fillDays, formatNumber, isoDaysAgo, relative } from '../format.ts';
 
 export function OverviewPage() {
@@ -12,20 +12,21 @@ export function OverviewPage() {
   const now = useNow();
 
   const rows = usage.data
-    ? fillDays(usage.data.rows, usage.data.from, usage.data.to, zeroRow).map((r) => ({ day: (r.key ?? '').slice(5), Requests: r.requests, Errors: r.failed, Tokens: r.tokens.total }))
+    ? fillDays(usage.data.rows, usage.data.from, usage.data.to, zeroUsageRow).map((r) => ({ day: (r.key ?? '').slice(5), Requests: r.requests, Errors: r.failed, Tokens: r.total_tokens, Cost: r.cost_usd }))
     : [];
   const empty = (usage.data?.totals.requests ?? 0) === 0;
   return (
     <>
       <PageHeader title="Overview" description="Traffic over the last 14 days and the state of every account you can see." />
       {usage.error ? <ErrorNote error={usage.error} /> : null}
-      <SimpleGrid cols={{ base: 1, sm: 4 }} mb="lg">
-        <Stat label="Requests" value={usage.data?.totals.requests} />
-        <Stat label="Succeeded" value={usage.data?.totals.succeeded} />
-        <Stat label="Errors" value={usage.data?.totals.failed} />
-        <Stat label="Tokens" value={usage.data?.totals.tokens.total} />
+      <SimpleGrid cols={{ base: 2, sm: 5 }} mb="lg">
+        <Stat label="Requests" value={formatNumber(usage.data?.totals.requests)} />
+        <Stat label="Succeeded" value={formatNumber(usage.data?.totals.succeeded)} />
+        <Stat label="Errors" value={formatNumber(usage.data?.totals.failed)} />
+        <Stat label="Tokens" value={formatNumber(usage.data?.totals.total_tokens)} />
+        <Stat label="Cost" value={usage.data ? <CostText usd={usage.data.totals.cost_usd} unpriced={usage.data.totals.unpriced_requests} /> : '—'} testId="overview-cost" />
       </SimpleGrid>
-      <SimpleGrid cols={{ base: 1, lg: 2 }} mb="xl">
+      <SimpleGrid cols={{ base: 1, md: 2, xl: 3 }} mb="xl">
         <Paper withBorder p="md" data-testid="overview-requests-chart">
           <Title order={2} size="h5" mb="sm">
             Requests and errors per day
@@ -34,18 +35,21 @@ export function OverviewPage() {
             <AreaChart h={220} data={rows} dataKey="day" series={[{ name: 'Requests', color: 'indigo.6' }, { name: 'Errors', color: 'red.6' }]} curveType="monotone" withLegend />
           )}
         </Paper>
-        <Paper withBorder p="md">
+        <Paper withBorder p="md" data-testid="overview-tokens-chart">
           <Title order={2} size="h5" mb="sm">
             Tokens per day
           </Title>
           {usage.isLoading ? <Loading /> : empty ? <Text c="dimmed" size="sm">No tokens used yet.</Text> : (
             <AreaChart h={220} data={rows} dataKey="day" series={[{ name: 'Tokens', color: 'teal.6' }]} curveType="monotone" withLegend />
           )}
-          {usage.data?.cost == null && usage.data?.cost_note ? (
-            <Text size="xs" c="dimmed" mt="xs">
-              Cost: {usage.data.cost_note}.
-            </Text>
-          ) : null}
+        </Paper>
+        <Paper withBorder p="md" data-testid="overview-cost-chart">
+          <Title order={2} size="h5" mb="sm">
+            Cost per day (USD)
+          </Title>
+          {usage.isLoading ? <Loading /> : empty ? <Text c="dimmed" size="sm">No cost yet: costs come from each request's tokens and the model's price.</Text> : (
+            <AreaChart h={220} data={rows} dataKey="day" series={[{ name: 'Cost', color: 'orange.6' }]} valueFormatter={(v) => formatUsd(v)} yAxisProps={{ width: 80 }} curveType="monotone" withLegend />
+          )}
         </Paper>
       </SimpleGrid>
       <Title order={2} size="h4" mb="sm">
@@ -95,15 +99,13 @@ export function OverviewPage() {
   );
 }
 
-const Stat = ({ label, value }: { label: string; value: number | undefined }) => (
-  <Paper withBorder p="md">
+const Stat = ({ label, value, testId }: { label: string; value: React.ReactNode; testId?: string }) => (
+  <Paper withBorder p="md" data-testid={testId}>
     <Text size="xs" c="dimmed" tt="uppercase" fw={600}>
       {label}
     </Text>
     <Text size="xl" fw={700}>
-      {formatNumber(value)}
+      {value}
     </Text>
   </Paper>
 );
-
-export const zeroRow = (day: string): UsageRow => ({ key: day, label: null, requests: 0, succeeded: 0, failed: 0, tokens: { input: 0, cached_input: 0, output: 0, reasoning: 0, total: 0 } });

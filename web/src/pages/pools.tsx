@@ -2,7 +2,7 @@ import { Alert, Button, Group, Menu, Modal, Stack, Table, Text, TextInput, Visua
 import { useDisclosure } from '@mantine/hooks';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
-import { api, errorMessage, post, type Pool } from '../api.ts';
+import { api, del, errorMessage, post, type Pool } from '../api.ts';
 import { EmptyState, ErrorNote, Loading, PageHeader, StateBadge, usePools } from '../components.tsx';
 import { formatTime } from '../format.ts';
 import { useSignedIn } from '../session.tsx';
@@ -14,6 +14,8 @@ export function PoolsPage() {
   const client = useQueryClient();
   const [opened, { open, close }] = useDisclosure(false);
   const [error, setError] = useState<string | null>(null);
+  const [editing, setEditing] = useState<Pool | null>(null);
+  const [deleting, setDeleting] = useState<Pool | null>(null);
 
   const create = useMutation({
     mutationFn: (body: { name: string; slug?: string }) => post<{ pool: Pool }>('/pools', body),
@@ -75,14 +77,21 @@ export function PoolsPage() {
                     <Table.Td>
                       <Menu position="bottom-end">
                         <Menu.Target>
-                          <Button size="xs" variant="default" aria-label={`Actions for ${p.name}`}>Status…</Button>
+                          <Button size="xs" variant="default" aria-label={`Actions for ${p.name}`}>Actions</Button>
                         </Menu.Target>
                         <Menu.Dropdown>
+                          <Menu.Item onClick={() => setEditing(p)}>Rename</Menu.Item>
+                          <Menu.Divider />
+                          <Menu.Label>Status</Menu.Label>
                           {['active', 'disabled', 'archived'].filter((s) => s !== p.status).map((s) => (
                             <Menu.Item key={s} onClick={() => setStatus.mutate({ id: p.id, status: s })}>
                               {s === 'active' ? 'Activate' : s === 'disabled' ? 'Disable' : 'Archive'}
                             </Menu.Item>
                           ))}
+                          <Menu.Divider />
+                          <Menu.Item color="red" disabled={p.status !== 'archived'} onClick={() => setDeleting(p)} title={p.status === 'archived' ? undefined : 'Archive the pool first'}>
+                            Delete…
+                          </Menu.Item>
                         </Menu.Dropdown>
                       </Menu>
                     </Table.Td>
@@ -93,6 +102,8 @@ export function PoolsPage() {
           </Table>
         </Table.ScrollContainer>
       )}
+      {editing ? <RenamePoolModal pool={editing} onClose={() => setEditing(null)} /> : null}
+      {deleting ? <DeletePoolModal pool={deleting} onClose={() => setDeleting(null)} /> : null}
       <Modal opened={opened} onClose={close} title="Create pool">
         <form onSubmit={submit}>
           <Stack>
@@ -108,5 +119,60 @@ export function PoolsPage() {
         </form>
       </Modal>
     </>
+  );
+}
+
+function RenamePoolModal({ pool, onClose }: { pool: Pool; onClose: () => void }) {
+  const client = useQueryClient();
+  const [name, setName] = useState(pool.name);
+  const rename = useMutation({
+    mutationFn: () => api('PATCH', `/pools/${pool.id}`, { name: name.trim() }),
+    onSuccess: () => {
+      void client.invalidateQueries({ queryKey: ['pools'] });
+      onClose();
+    },
+  });
+  return (
+    <Modal opened onClose={onClose} title={`Rename ${pool.name}`}>
+      <form onSubmit={(e) => { e.preventDefault(); rename.mutate(); }}>
+        <Stack>
+          {rename.error ? <Alert color="red" role="alert">{errorMessage(rename.error)}</Alert> : null}
+          <TextInput label="Name" value={name} onChange={(e) => setName(e.currentTarget.value)} required maxLength={160} data-autofocus />
+          <Text size="xs" c="dimmed">The slug <code>{pool.slug}</code> stays the same.</Text>
+          <Group justify="flex-end">
+            <Button variant="default" onClick={onClose}>Cancel</Button>
+            <Button type="submit" loading={rename.isPending} disabled={!name.trim()}>Save</Button>
+          </Group>
+        </Stack>
+      </form>
+    </Modal>
+  );
+}
+
+/** Spec §6.1: only an archived pool, and only with its slug typed. */
+function DeletePoolModal({ pool, onClose }: { pool: Pool; onClose: () => void }) {
+  const client = useQueryClient();
+  const [typed, setTyped] = useState('');
+  const remove = useMutation({
+    mutationFn: () => del(`/pools/${pool.id}`, { confirm: typed.trim() }),
+    onSuccess: () => {
+      void client.invalidateQueries();
+      onClose();
+    },
+  });
+  return (
+    <Modal opened onClose={onClose} title={`Delete ${pool.name}?`}>
+      <form onSubmit={(e) => { e.preventDefault(); remove.mutate(); }}>
+        <Stack>
+          {remove.error ? <Alert color="red" role="alert">{errorMessage(remove.error)}</Alert> : null}
+          <Text size="sm">This deletes the pool with its API keys, account assignments and request history. Audit entries stay. It cannot be undone.</Text>
+          <TextInput label={`Type the slug ${pool.slug} to confirm`} value={typed} onChange={(e) => setTyped(e.currentTarget.value)} autoComplete="off" data-autofocus />
+          <Group justify="flex-end">
+            <Button variant="default" onClick={onClose}>Cancel</Button>
+            <Button type="submit" color="red" disabled={typed.trim() !== pool.slug} loading={remove.isPending}>Delete pool</Button>
+          </Group>
+        </Stack>
+      </form>
+    </Modal>
   );
 }

@@ -1,10 +1,10 @@
-import { Alert, Button, Code, Group, Paper, PasswordInput, SimpleGrid, Stack, Text, TextInput, Title } from '@mantine/core';
+import { Alert, Button, Code, Group, NumberInput, Paper, PasswordInput, Select, SimpleGrid, Stack, Switch, Table, Tabs, Text, Textarea, TextInput, Title } from '@mantine/core';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { QRCodeSVG } from 'qrcode.react';
 import { useState, type FormEvent } from 'react';
-import { errorMessage, get, post } from '../api.ts';
+import { del, errorMessage, get, post, put, type InstanceSettings, type OperatorSession } from '../api.ts';
 import { ErrorNote, Loading, PageHeader, StateBadge } from '../components.tsx';
-import { formatTime } from '../format.ts';
+import { formatTime, relative } from '../format.ts';
 import { sessionKey, useSignedIn } from '../session.tsx';
 
 type Totp = { status: 'disabled' | 'pending' | 'active'; enrolled_at: string | null; remaining_recovery_codes: number | null };
@@ -12,16 +12,33 @@ type Enrollment = { secret: string; otpauth_uri: string; recovery_codes: string[
 
 export function SettingsPage() {
   const session = useSignedIn();
+  const required = session.auth.password_change_required;
+  const owner = session.auth.permissions['instance_settings.manage'];
   return (
     <>
       <PageHeader title="Settings" description={`Your account: ${session.user.email} (${session.auth.roles.includes('instance_owner') ? 'owner' : 'admin'}).`} />
       {session.auth.password_change_required ? (
         <Alert color="yellow" title="Change your temporary password" mb="lg">Everything else unlocks once you choose your own password.</Alert>
       ) : null}
-      <SimpleGrid cols={{ base: 1, lg: 2 }}>
-        <PasswordCard required={session.auth.password_change_required} />
-        {session.auth.password_change_required ? null : <TotpCard />}
-      </SimpleGrid>
+      {/* One tree in both modes: the password card keeps its "changed" message when the flag clears. */}
+      <Tabs defaultValue="security" keepMounted={false}>
+        <Tabs.List mb="md">
+          <Tabs.Tab value="security">Security</Tabs.Tab>
+          {owner && !required ? <Tabs.Tab value="instance">Instance</Tabs.Tab> : null}
+        </Tabs.List>
+        <Tabs.Panel value="security">
+          <SimpleGrid cols={{ base: 1, lg: 2 }} mb="lg">
+            <PasswordCard required={required} />
+            {required ? null : <TotpCard />}
+          </SimpleGrid>
+          {required ? null : <SessionsCard />}
+        </Tabs.Panel>
+        {owner && !required ? (
+          <Tabs.Panel value="instance">
+            <InstanceSettingsCard />
+          </Tabs.Panel>
+        ) : null}
+      </Tabs>
     </>
   );
 }
@@ -154,4 +171,152 @@ function TotpCard() {
       )}
     </Paper>
   );
+}
+
+/** The operator's own signed-in sessions (current first), each revocable; or all the others at once. */
+function SessionsCard() {
+  const client = useQueryClient();
+  const sessions = useQuery({ queryKey: ['me', 'sessions'], queryFn: () => get<{ items: OperatorSession[] }>('/me/sessions').then((r) => r.items) });
+  const done = () => void client.invalidateQueries({ queryKey: ['me', 'sessions'] });
+  const revoke = useMutation({
+    mutationFn: (session: OperatorSession) => del<{ signed_out: boolean }>(`/me/sessions/${session.id}`),
+    onSuccess: (answer) => (answer.signed_out ? void client.invalidateQueries({ queryKey: sessionKey }) : done()),
+  });
+  const revokeOthers = useMutation({ mutationFn: () => post('/me/sessions/revoke-others'), onSuccess: done });
+  const others = (sessions.data ?? []).filter((s) => !s.current).length;
+  const now = Date.now();
+  return (
+    <Paper withBorder p="lg">
+      <Group justify="space-between" mb="md">
+        <Title order={2} size="h4">Sessions</Title>
+        <Button size="xs" variant="light" color="red" disabled={others === 0} loading={revokeOthers.isPending} onClick={() => revokeOthers.mutate()}>End all other sessions</Button>
+      </Group>
+      {revoke.error || revokeOthers.error ? <ErrorNote error={revoke.error ?? revokeOthers.error} /> : null}
+      {sessions.isLoading ? <Loading /> : sessions.error ? <ErrorNote error={sessions.error} /> : (
+        <Table.ScrollContainer minWidth={720}>
+          <Table striped data-testid="sessions-table">
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th>Browser</Table.Th>
+                <Table.Th>IP address</Table.Th>
+                <Table.Th>Signed in</Table.Th>
+                <Table.Th>Last seen</Table.Th>
+                <Table.Th>Expires</Table.Th>
+                <Table.Th />
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {sessions.data!.map((s) => (
+                <Table.Tr key={s.id}>
+                  <Table.Td><Text size="sm" lineClamp={1} maw={320} title={s.user_agent ?? undefined}>{s.user_agent ?? 'unknown'}</Text></Table.Td>
+                  <Table.Td>{s.ip_address ?? '—'}</Table.Td>
+                  <Table.Td>{formatTime(s.created_at)}</Table.Td>
+                  <Table.Td>{relative(s.last_seen_at, now)}</Table.Td>
+                  <Table.Td>{relative(s.expires_at, now)}</Table.Td>
+                  <Table.Td>
+                    {s.current ? <StateBadge state="this session" /> : (
+                      <Button size="xs" variant="subtle" color="red" onClick={() => revoke.mutate(s)}>End session</Button>
+                    )}
+                  </Table.Td>
+                </Table.Tr>
+              ))}
+            </Table.Tbody>
+          </Table>
+        </Table.ScrollContainer>
+      )}
+    </Paper>
+  );
+}
+
+/** Fixed choices of instance settings (the server validates them too). */
+const SETTING_CHOICES: Record<string, string[]> = {
+  'ingress.forwarded_client_ip_source': ['peer', 'x_forwarded_for', 'x_real_ip'],
+  'smtp.tls': ['always', 'if_available', 'never'],
+};
+const GROUP_TITLES: Record<string, string> = {
+  gateway: 'Gateway',
+  ingress: 'Ingress and firewall',
+  files: 'Files',
+  transcription: 'Transcription',
+  operator: 'Operators',
+  catalog: 'Model catalog and prices',
+  mcp: 'MCP',
+  smtp: 'Email (SMTP)',
+  retention: 'Retention',
+};
+const labelOf = (key: string) => key.replaceAll('_', ' ').replace(/^./, (c) => c.toUpperCase());
+
+type Draft = Record<string, Record<string, unknown>>;
+
+/** Instance settings (owner only), one group at a time; saves only what changed, with the lock version. */
+function InstanceSettingsCard() {
+  const client = useQueryClient();
+  const settings = useQuery({ queryKey: ['settings'], queryFn: () => get<InstanceSettings>('/settings') });
+  const [drafts, setDrafts] = useState<Draft>({});
+  const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
+  const save = useMutation({
+    mutationFn: (group: string) => put<InstanceSettings>('/settings', { lock_version: settings.data!.lock_version, settings: { [group]: normalised(settings.data!.settings[group]!, drafts[group]!) } }),
+    onSuccess: (answer, group) => {
+      client.setQueryData(['settings'], answer);
+      setDrafts(({ [group]: _saved, ...rest }) => rest);
+      setMessage({ ok: true, text: `${GROUP_TITLES[group] ?? group} saved.` });
+    },
+    onError: (e) => setMessage({ ok: false, text: errorMessage(e) }),
+  });
+  if (settings.isLoading) return <Loading />;
+  if (settings.error) return <ErrorNote error={settings.error} retry={() => void settings.refetch()} />;
+  const data = settings.data!;
+  const valueOf = (group: string, key: string) => (drafts[group] && key in drafts[group]! ? drafts[group]![key] : data.settings[group]![key]);
+  const set = (group: string, key: string, value: unknown) => setDrafts((d) => ({ ...d, [group]: { ...d[group], [key]: value } }));
+  return (
+    <Stack>
+      <Text size="sm" c="dimmed">Apply to every process within a minute. Last saved {formatTime(data.updated_at)} (version {data.lock_version}).</Text>
+      {message ? <Alert color={message.ok ? 'green' : 'red'} role={message.ok ? 'status' : 'alert'} withCloseButton onClose={() => setMessage(null)}>{message.text}</Alert> : null}
+      <SimpleGrid cols={{ base: 1, lg: 2 }}>
+        {Object.entries(data.settings).map(([group, values]) => (
+          <Paper withBorder p="lg" key={group} data-testid={`settings-group-${group}`}>
+            <form onSubmit={(e) => { e.preventDefault(); setMessage(null); save.mutate(group); }}>
+              <Stack gap="sm">
+                <Title order={2} size="h5">{GROUP_TITLES[group] ?? group}</Title>
+                {Object.keys(values).map((key) => (
+                  <SettingField key={key} name={`${group}.${key}`} label={labelOf(key)} value={valueOf(group, key)} onChange={(v) => set(group, key, v)} />
+                ))}
+                <Group justify="flex-end">
+                  {drafts[group] ? <Button variant="default" onClick={() => setDrafts(({ [group]: _dropped, ...rest }) => rest)}>Discard</Button> : null}
+                  <Button type="submit" disabled={!drafts[group]} loading={save.isPending && save.variables === group}>Save</Button>
+                </Group>
+              </Stack>
+            </form>
+          </Paper>
+        ))}
+      </SimpleGrid>
+    </Stack>
+  );
+}
+
+/** A draft as the server wants it: list entries trimmed, blank lines dropped. */
+function normalised(saved: Record<string, unknown>, draft: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(draft).map(([key, value]) => [key, Array.isArray(saved[key]) && Array.isArray(value) ? value.map((v) => String(v).trim()).filter(Boolean) : value]),
+  );
+}
+
+/** One setting, with the input its value's type calls for. Lists are edited one entry per line. */
+function SettingField({ name, label, value, onChange }: { name: string; label: string; value: unknown; onChange: (value: unknown) => void }) {
+  if (SETTING_CHOICES[name]) return <Select label={label} data={SETTING_CHOICES[name]!} value={String(value)} onChange={(v) => onChange(v)} allowDeselect={false} />;
+  if (typeof value === 'boolean') return <Switch label={label} checked={value} onChange={(e) => onChange(e.currentTarget.checked)} />;
+  if (typeof value === 'number') return <NumberInput label={label} value={value} onChange={(v) => onChange(typeof v === 'number' ? v : Number(v))} allowDecimal={false} />;
+  if (Array.isArray(value)) {
+    return (
+      <Textarea
+        label={label}
+        description="One entry per line"
+        value={value.join('\n')}
+        onChange={(e) => onChange(e.currentTarget.value.split('\n'))}
+        autosize
+        minRows={2}
+      />
+    );
+  }
+  return <TextInput label={label} value={value == null ? '' : String(value)} onChange={(e) => onChange(e.currentTarget.value === '' && value === null ? null : e.currentTarget.value)} />;
 }

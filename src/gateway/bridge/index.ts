@@ -1,0 +1,1 @@
+export { registerBackendBridgeRoutes, registerV1BridgeRoutes, type Admit, type BridgeContext } from './routes.ts';

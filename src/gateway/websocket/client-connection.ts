@@ -1,0 +1,189 @@
+import type { Logger } from 'pino';
+import type WebSocket from 'ws';
+import { PoolerError } from '../../errors.ts';
+import type { Metrics } from '../../metrics/index.ts';
+import { codecFor, type WebsocketSessions } from './sessions.ts';
+import { socketDownstream } from './downstream.ts';
+import type { ClientContext, Downstream, OwnerSession } from './owner-session.ts';
+import type { ForwardedContext } from './peer.ts';
+import { CLOSE, PING_INTERVAL_MS, frameKind, parseClientFrame, peekType } from './protocol.ts';
+
+const KEY_CHECK_MS = 5_000;
+
+type Target =
+  | { kind: 'local'; session: OwnerSession }
+  | { kind: 'remote'; socket: WebSocket; inFlight: number; dead: boolean };
+
+/**
+ * One client websocket: its frames go to the session's owner (this process, or another replica over
+ * the internal socket), in order. It enforces the client-facing rules: binary frames close 1003,
+ * idle clients close 1002, a draining process closes 1001 once the current turn ends, and a dead
+ * owner fails the in-flight turn with an error frame while the next turn takes the session over.
+ */
+export class ClientConnection {
+  #ws: WebSocket;
+  #downstream: Downstream;
+  #client: ClientContext;
+  #sessionId: string;
+  #forwarded: ForwardedContext;
+  #sessions: WebsocketSessions;
+  #log: Logger;
+  #metrics: Metrics;
+  #idleMs: number;
+  #keyStillActive: (client: ClientContext) => Promise<boolean>;
+  #target: Target | null = null;
+  #chain: Promise<void> = Promise.resolve();
+  #idle: NodeJS.Timeout | null = null;
+  #ping: NodeJS.Timeout;
+  #keyCheck: NodeJS.Timeout;
+  #awaitingPong = false;
+  #draining = false;
+  #closed = false;
+  #untrack: () => void;
+
+  constructor(ws: WebSocket, options: { client: ClientContext; sessionId: string; forwarded: ForwardedContext; sessions: WebsocketSessions; log: Logger; metrics: Metrics; idleMs: number; keyStillActive: (client: ClientContext) => Promise<boolean> }) {
+    this.#keyStillActive = options.keyStillActive;
+    this.#ws = ws;
+    this.#downstream = socketDownstream(ws);
+    this.#client = options.client;
+    this.#sessionId = options.sessionId;
+    this.#forwarded = options.forwarded;
+    this.#sessions = options.sessions;
+    this.#log = options.log;
+    this.#metrics = options.metrics;
+    this.#idleMs = options.idleMs;
+    this.#metrics.activeWebsockets.inc();
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return this.close(CLOSE.binary.code, CLOSE.binary.reason);
+      this.#touch();
+      const text = data.toString();
+      this.#chain = this.#chain.then(() => this.#deliver(text)).catch((error: unknown) => this.#log.error({ err: error }, 'websocket frame could not be delivered'));
+    });
+    ws.on('pong', () => {
+      this.#awaitingPong = false;
+    });
+    ws.on('close', (code) => this.#ended(code));
+    ws.on('error', () => ws.terminate());
+    this.#ping = setInterval(() => {
+      if (this.#awaitingPong) return void ws.terminate();
+      this.#awaitingPong = true;
+      ws.ping();
+    }, PING_INTERVAL_MS);
+    this.#ping.unref();
+    // A key revoked (or expired, or its pool disabled) while the socket is open ends it with 1008 (spec §12).
+    // The check reads the in-memory key cache, which revocations reach within about a second.
+    this.#keyCheck = setInterval(() => {
+      void this.#keyStillActive(this.#client).then((active) => {
+        if (!active) this.close(CLOSE.keyInactive.code, CLOSE.keyInactive.reason);
+      });
+    }, KEY_CHECK_MS);
+    this.#keyCheck.unref();
+    this.#untrack = this.#sessions.track(this);
+    this.#touch();
+  }
+
+  /** Attaches to the session's owner right away, so its lease is taken at connect (routing spec B6 step 1). */
+  start(): void {
+    this.#chain = this.#chain.then(() => this.#ensureTarget().then(() => undefined)).catch((error: unknown) => {
+      this.#log.warn({ err: error }, 'websocket session could not be attached');
+      this.close(CLOSE.failed.code, CLOSE.failed.reason);
+    });
+  }
+
+  drain(): void {
+    this.#draining = true;
+    if (this.#target?.kind === 'remote' && this.#target.inFlight === 0) this.close(CLOSE.draining.code, CLOSE.draining.reason);
+    // Local sessions close their client themselves once the current turn ends.
+  }
+
+  close(code: number, reason: string): void {
+    this.#downstream.close(code, reason);
+  }
+
+  async #ensureTarget(): Promise<Target> {
+    if (this.#target && !(this.#target.kind === 'remote' && this.#target.dead)) return this.#target;
+    const route = await this.#sessions.route(this.#sessionId, this.#forwarded.surface, this.#forwarded, { poolId: this.#client.key.poolId, apiKeyId: this.#client.key.id });
+    if (this.#closed) {
+      if (route.kind === 'remote') route.socket.close(1000);
+      throw new Error('client left while its session was being attached');
+    }
+    if (route.kind === 'local') {
+      route.session.attach(this.#downstream, this.#client);
+      this.#target = { kind: 'local', session: route.session };
+    } else {
+      this.#target = this.#remote(route.socket);
+    }
+    return this.#target!;
+  }
+
+  #remote(socket: WebSocket): Target & { kind: 'remote' } {
+    const target: Target & { kind: 'remote' } = { kind: 'remote', socket, inFlight: 0, dead: false };
+    const downstream = this.#downstream;
+    socket.on('message', (data) => {
+      const text = data.toString();
+      const kind = frameKind(peekType(text));
+      if ((kind === 'success' || kind === 'failure') && target.inFlight > 0) target.inFlight--;
+      this.#touch();
+      if (!downstream.send(text)) {
+        socket.pause();
+        void downstream.drained().then(() => socket.resume());
+      }
+      if (this.#draining && target.inFlight === 0) this.close(CLOSE.draining.code, CLOSE.draining.reason);
+    });
+    socket.on('error', () => socket.terminate());
+    socket.on('close', (code, reason) => {
+      target.dead = true;
+      if (this.#closed) return;
+      // The owner ended the session on purpose (draining, key revoked): the client hears the same.
+      if (code === CLOSE.draining.code || code === CLOSE.keyInactive.code || code === CLOSE.normal.code) return this.close(code, reason.toString());
+      this.#metrics.websocketOwnerCount.inc({ decision: 'owner_crashed' });
+      if (target.inFlight > 0) {
+        target.inFlight = 0;
+        downstream.send(codecFor(this.#forwarded.surface).error(new PoolerError('websocket_owner_unavailable', 'websocket owner crashed; the turn was not completed, send it again'), null));
+      }
+    });
+    return target;
+  }
+
+  async #deliver(text: string): Promise<void> {
+    if (this.#closed) return;
+    let target: Target;
+    try {
+      target = await this.#ensureTarget();
+    } catch (error) {
+      this.#log.warn({ err: error }, 'websocket session owner could not be reached');
+      this.#downstream.send(codecFor(this.#forwarded.surface).error(new PoolerError('websocket_owner_unavailable', 'websocket owner is unavailable'), null));
+      return;
+    }
+    if (target.kind === 'local') return target.session.receive(text, this.#downstream);
+    const kind = parseClientFrame(text).kind;
+    // Forwarded turns are re-checked here, where the client's key was presented (local ones by the owner).
+    if (kind === 'turn' && !(await this.#keyStillActive(this.#client))) return this.close(CLOSE.keyInactive.code, CLOSE.keyInactive.reason);
+    if (kind === 'turn' || kind === 'warmup') target.inFlight++;
+    target.socket.send(text);
+  }
+
+  #touch(): void {
+    if (this.#idle) clearTimeout(this.#idle);
+    this.#idle = setTimeout(() => {
+      const busy = this.#target?.kind === 'local' ? this.#target.session.busy : (this.#target?.inFlight ?? 0) > 0;
+      if (busy) return this.#touch();
+      this.close(CLOSE.idle.code, CLOSE.idle.reason);
+    }, this.#idleMs);
+    this.#idle.unref();
+  }
+
+  #ended(code: number): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#ping);
+    clearInterval(this.#keyCheck);
+    if (this.#idle) clearTimeout(this.#idle);
+    this.#untrack();
+    this.#metrics.activeWebsockets.dec();
+    this.#metrics.websocketCloseCount.inc({ code: String(code) });
+    const target = this.#target;
+    if (target?.kind === 'local') target.session.detach(this.#downstream);
+    if (target?.kind === 'remote' && !target.dead) target.socket.close(1000);
+  }
+}

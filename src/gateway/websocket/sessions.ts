@@ -1,0 +1,169 @@
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type WebSocket from 'ws';
+import type { Db } from '../../db/index.ts';
+import type { Metrics } from '../../metrics/index.ts';
+import { nativeCodec, v1Codec, type TurnCodec } from './codecs.ts';
+import { socketDownstream } from './downstream.ts';
+import { OwnerLeases, RENEW_MS } from './owner-leases.ts';
+import { OwnerSession, type TurnDeps } from './owner-session.ts';
+import { connectToOwner, peerKey, PeerServer, type ForwardedContext } from './peer.ts';
+import { CLOSE } from './protocol.ts';
+
+export type OwnerForwarding = { secretKeyBase: string; bindHost: string; port: number; advertiseHost: string; podName: string | null };
+
+/** Where a client's session lives: in this process, or behind the owner replica's internal socket. */
+export type SessionRoute = { kind: 'local'; session: OwnerSession } | { kind: 'remote'; socket: WebSocket } ;
+
+const DRAIN_POLL_MS = 200;
+
+export const codecFor = (surface: 'backend' | 'v1'): TurnCodec => (surface === 'v1' ? v1Codec : nativeCodec);
+
+/** Anything that must end when the process drains: client connections register here. */
+export type Drainable = { drain(): void; close(code: number, reason: string): void };
+
+/**
+ * This process's websocket sessions. Without owner forwarding every session is local and nothing
+ * touches the database. With it, each session's owner is leased in PostgreSQL: a session owned
+ * elsewhere is reached over the owner's internal socket, and an owner that cannot be reached is
+ * replaced (takeover) so the session continues here on its bound account.
+ */
+export class WebsocketSessions {
+  #deps: TurnDeps;
+  #log: Logger;
+  #metrics: Metrics;
+  #ownerIdleMs: number;
+  #draining: () => boolean;
+  #sessions = new Map<string, OwnerSession>();
+  #connections = new Set<Drainable>();
+  #leases: OwnerLeases | null = null;
+  #peerKey: Buffer | null = null;
+  #peer: PeerServer | null = null;
+  #renewTimer: NodeJS.Timeout | null = null;
+  #drainTimer: NodeJS.Timeout;
+  #drained = false;
+
+  constructor(options: { deps: TurnDeps; ownerIdleMs: number; draining: () => boolean }) {
+    this.#deps = options.deps;
+    this.#log = options.deps.log;
+    this.#metrics = options.deps.metrics;
+    this.#ownerIdleMs = options.ownerIdleMs;
+    this.#draining = options.draining;
+    // Draining can start from a signal, the drain command or the marker file: looked at every 200 ms.
+    this.#drainTimer = setInterval(() => this.#checkDrain(), DRAIN_POLL_MS);
+    this.#drainTimer.unref();
+  }
+
+  get forwarding(): boolean {
+    return this.#leases !== null;
+  }
+
+  get localCount(): number {
+    return this.#sessions.size;
+  }
+
+  /** Starts the internal listener and records this process as a possible owner (owner forwarding on). */
+  async enableForwarding(db: Db, options: OwnerForwarding): Promise<void> {
+    this.#peerKey = peerKey(options.secretKeyBase);
+    const instanceId = `${options.podName ?? hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    this.#peer = new PeerServer({
+      key: this.#peerKey,
+      log: this.#log,
+      accepts: async (sessionId) => !this.#draining() && (await this.#leases!.holds(sessionId)),
+      attach: (sessionId, context, ws) => this.#attachForwarded(sessionId, context, ws),
+    });
+    const port = await this.#peer.listen(options.bindHost, options.port);
+    const address = `ws://${options.advertiseHost.includes(':') ? `[${options.advertiseHost}]` : options.advertiseHost}:${port}`;
+    this.#leases = new OwnerLeases(db, { instanceId, address });
+    this.#renewTimer = setInterval(() => {
+      this.#leases!.renew([...this.#sessions.keys()]).catch((error: unknown) => this.#log.warn({ err: error }, 'websocket owner leases could not be renewed'));
+    }, RENEW_MS);
+    this.#renewTimer.unref();
+    this.#log.info({ instance: instanceId, address }, 'websocket owner forwarding on');
+  }
+
+  track(connection: Drainable): () => void {
+    this.#connections.add(connection);
+    if (this.#drained) connection.drain();
+    return () => this.#connections.delete(connection);
+  }
+
+  /** The session's route for a client arriving here (routing spec B6 steps 1-3). */
+  async route(sessionId: string, surface: 'backend' | 'v1', context: ForwardedContext, scope: { poolId: string; apiKeyId: string }): Promise<SessionRoute> {
+    const local = this.#sessions.get(sessionId);
+    if (!this.#leases) return { kind: 'local', session: local ?? this.#create(sessionId, surface, context.sessionKey, null) };
+    const claim = await this.#leases.claim(sessionId, scope);
+    if (claim.kind === 'mine') {
+      this.#metrics.websocketOwnerCount.inc({ decision: 'local' });
+      return { kind: 'local', session: local ?? this.#create(sessionId, surface, context.sessionKey, claim.assignmentId) };
+    }
+    // Another replica holds the lease: a local copy is stale (taken over meanwhile).
+    local?.end();
+    try {
+      const socket = await connectToOwner(claim.address, sessionId, context, this.#peerKey!);
+      this.#metrics.websocketOwnerCount.inc({ decision: 'forwarded' });
+      return { kind: 'remote', socket };
+    } catch (error) {
+      this.#metrics.websocketOwnerCount.inc({ decision: 'owner_unavailable' });
+      this.#log.warn({ err: error, session: sessionId.slice(0, 12), owner: claim.instanceId }, 'websocket owner is unavailable; taking the session over');
+      const taken = await this.#leases.takeOver(sessionId, claim.token);
+      if (!taken) return this.route(sessionId, surface, context, scope);
+      this.#metrics.websocketOwnerCount.inc({ decision: 'takeover' });
+      return { kind: 'local', session: this.#create(sessionId, surface, context.sessionKey, taken.assignmentId) };
+    }
+  }
+
+  /**
+   * Shutdown: turns still running get up to `waitMs` to finish (polled every 200 ms, spec B5), then
+   * every client hears 1001, upstream sockets close and leases are released.
+   */
+  async close(waitMs = 0): Promise<void> {
+    this.#checkDrain(true);
+    const deadline = Date.now() + waitMs;
+    while (Date.now() < deadline && [...this.#sessions.values()].some((session) => session.busy)) await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+    clearInterval(this.#drainTimer);
+    if (this.#renewTimer) clearInterval(this.#renewTimer);
+    for (const connection of this.#connections) connection.close(CLOSE.draining.code, CLOSE.draining.reason);
+    const ids = [...this.#sessions.keys()];
+    for (const session of [...this.#sessions.values()]) session.end();
+    await this.#peer?.close();
+    await this.#leases?.release(ids).catch(() => {});
+  }
+
+  #create(sessionId: string, surface: 'backend' | 'v1', sessionKey: string, boundAssignmentId: string | null): OwnerSession {
+    const session = new OwnerSession(this.#deps, { id: sessionId, codec: codecFor(surface), sessionKey, boundAssignmentId, ownerIdleMs: this.#ownerIdleMs });
+    this.#sessions.set(sessionId, session);
+    session.onGone = () => {
+      if (this.#sessions.get(sessionId) !== session) return;
+      this.#sessions.delete(sessionId);
+      this.#leases?.release([sessionId]).catch(() => {});
+    };
+    if (this.#leases) {
+      const leases = this.#leases;
+      session.onBound = (assignmentId) => void leases.bind(sessionId, assignmentId).catch((error: unknown) => this.#log.warn({ err: error }, 'websocket session binding could not be recorded'));
+    }
+    if (this.#drained) session.drain();
+    return session;
+  }
+
+  /** A replica forwards a client to this owner: the internal socket is the session's downstream. */
+  #attachForwarded(sessionId: string, context: ForwardedContext, ws: WebSocket): void {
+    const session = this.#sessions.get(sessionId) ?? this.#create(sessionId, context.surface, context.sessionKey, null);
+    const downstream = socketDownstream(ws);
+    session.attach(downstream, { key: context.key, authorization: null, clientIp: context.clientIp, userAgent: context.userAgent, clientRequestId: context.clientRequestId, forwarded: true });
+    ws.on('message', (data, isBinary) => {
+      if (!isBinary) session.receive(data.toString(), downstream);
+    });
+    ws.on('close', () => session.detach(downstream));
+    ws.on('error', () => ws.terminate());
+  }
+
+  #checkDrain(force = false): void {
+    if (this.#drained || !(force || this.#draining())) return;
+    this.#drained = true;
+    this.#log.info({ sessions: this.#sessions.size, connections: this.#connections.size }, 'draining websocket sessions: each closes with 1001 after its current turn');
+    for (const session of this.#sessions.values()) session.drain();
+    for (const connection of this.#connections) connection.drain();
+  }
+}

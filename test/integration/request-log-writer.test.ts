@@ -1,0 +1,99 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import type { LedgerRequest } from '../../src/accounting/index.ts';
+import type { NewRequestRow } from '../../src/gateway/request-log.table.ts';
+import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.ts';
+import { seedPool, startGateway, type TestGateway } from '../support/gateway.ts';
+
+let upstream: FakeUpstream;
+let gateway: TestGateway;
+
+beforeAll(async () => {
+  upstream = await startFakeUpstream();
+  gateway = await startGateway({ databaseUrl: inject('databaseUrl'), upstream });
+});
+afterAll(async () => {
+  await gateway?.close();
+  await upstream?.close();
+});
+
+function requestOf(seeded: Awaited<ReturnType<typeof seedPool>>): { request: NewRequestRow & { id: string }; ledger: LedgerRequest } {
+  const id = randomUUID();
+  const now = new Date();
+  return {
+    request: {
+      id,
+      pool_id: seeded.pool.id,
+      api_key_id: seeded.apiKey.id,
+      pool_upstream_assignment_id: null,
+      upstream_identity_id: null,
+      model_id: null,
+      requested_model: 'gpt-5.4',
+      endpoint: '/backend-api/codex/responses',
+      transport: 'http_sse',
+      status: 'in_progress',
+      correlation_id: id,
+      client_ip: null,
+      user_agent: null,
+      admitted_at: now,
+      completed_at: null,
+      response_status_code: null,
+      last_error_code: null,
+      latency_ms: null,
+      time_to_first_byte_ms: null,
+      input_tokens: null,
+      cached_input_tokens: null,
+      output_tokens: null,
+      reasoning_tokens: null,
+      total_tokens: null,
+      upstream_account_label: null,
+      upstream_account_email: null,
+      upstream_plan: null,
+      reasoning_effort: null,
+      service_tier: null,
+      requested_service_tier: null,
+      actual_service_tier: null,
+      routing_reason: null,
+    },
+    ledger: {
+      requestId: id,
+      attemptId: null,
+      poolId: seeded.pool.id,
+      apiKeyId: seeded.apiKey.id,
+      assignmentId: null,
+      identityId: null,
+      model: 'gpt-5.4',
+      serviceTier: null,
+      transport: 'http_sse',
+      estimatedInputTokens: 10,
+      usage: null,
+      served: false,
+      occurredAt: now,
+    },
+  };
+}
+
+describe('request log writer', () => {
+  test('rows of a key deleted while they wait are discarded; the rest of the batch is written at once', async () => {
+    const doomed = await seedPool(gateway, upstream, 1, 'writer-doomed');
+    const kept = await seedPool(gateway, upstream, 1, 'writer-kept');
+    const writer = gateway.services.requestLog;
+    await writer.flush();
+    const gone = requestOf(doomed);
+    const stays = requestOf(kept);
+    // Queue both, then delete the first key before the batch reaches the database.
+    writer.reserve(gone);
+    writer.reserve(stays);
+    await gateway.services.db.deleteFrom('api_keys').where('id', '=', doomed.apiKey.id).execute();
+    writer.write({ request: { ...gone.request, status: 'cancelled' }, attempts: [], ledger: gone.ledger });
+    writer.write({ request: { ...stays.request, status: 'cancelled' }, attempts: [], ledger: stays.ledger });
+    await writer.flush();
+
+    expect(writer.pending).toBe(0);
+    expect(writer.openReservations).toBe(0);
+    const rows = await gateway.services.db.selectFrom('requests').select(['id', 'status']).where('id', 'in', [gone.request.id, stays.request.id]).execute();
+    expect(rows).toEqual([{ id: stays.request.id, status: 'cancelled' }]);
+    const ledger = await gateway.services.db.selectFrom('ledger_entries').select('entry_kind').where('request_id', '=', stays.request.id).orderBy('entry_kind').execute();
+    expect(ledger.map((row) => row.entry_kind)).toEqual(['release', 'reservation']);
+  });
+});

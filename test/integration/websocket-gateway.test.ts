@@ -1,0 +1,205 @@
+/**
+ * The websocket transports end to end in one process: a real client (ws) against the gateway on
+ * PostgreSQL, the gateway against the fake ChatGPT upstream's websocket.
+ */
+import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { revokeApiKey } from '../../src/api-keys/index.ts';
+import { cliActor } from '../../src/audit/index.ts';
+import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.ts';
+import { seedPool, startGateway, type TestGateway } from '../support/gateway.ts';
+import { openSocket, wsUrl, type TestSocket } from '../support/websocket-client.ts';
+
+let upstream: FakeUpstream;
+let gateway: TestGateway;
+
+beforeAll(async () => {
+  upstream = await startFakeUpstream();
+  gateway = await startGateway({ databaseUrl: inject('databaseUrl'), upstream });
+});
+afterAll(async () => {
+  await gateway?.close();
+  await upstream?.close();
+});
+
+const turn = (text: string, extra: Record<string, unknown> = {}) => ({
+  type: 'response.create',
+  model: 'gpt-5.4',
+  instructions: 'be brief',
+  input: [{ type: 'message', role: 'user', content: [{ type: 'input_text', text }] }],
+  ...extra,
+});
+
+const upstreamWsTurns = (accountId?: string) => upstream.requests.filter((r) => r.transport === 'websocket' && r.method === 'WS' && (!accountId || r.accountId === accountId));
+
+async function rowsFor(apiKeyId: string) {
+  await gateway.services.requestLog.flush();
+  return gateway.services.db
+    .selectFrom('requests')
+    .select(['id', 'transport', 'status', 'endpoint', 'pool_upstream_assignment_id', 'total_tokens', 'usage_status', 'response_status_code', 'request_metadata'])
+    .where('api_key_id', '=', apiKeyId)
+    .orderBy('admitted_at')
+    .execute();
+}
+
+describe('native backend websocket (GET /backend-api/codex/responses)', () => {
+  test('a warm-up and several turns run on one account over one upstream socket, each logged and accounted', async () => {
+    const seeded = await seedPool(gateway, upstream, 2, 'ws-turns');
+    const connectionsBefore = upstream.websocketConnections;
+    const socket = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+    // The upgrade answers with a turn state and the catalog tag.
+    expect(socket.headers['x-codex-turn-state']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(socket.headers['x-models-etag']).toMatch(/^W\/"cp-models-v1-[0-9a-f]{64}"$/);
+
+    socket.send(turn('warm up', { generate: false }));
+    const warmup = await socket.turn(0);
+    expect(warmup).toEqual([
+      { type: 'response.created', response: { id: '', usage: null, end_turn: true } },
+      { type: 'response.completed', response: { id: '', usage: null, end_turn: true } },
+    ]);
+    expect(upstream.websocketConnections).toBe(connectionsBefore);
+
+    const accounts = new Set<string>();
+    for (let i = 0; i < 3; i++) {
+      const from = socket.frames.length;
+      socket.send(turn(`question ${i}`, { request_id: `turn-${i}` }));
+      const frames = await socket.turn(from);
+      expect(frames[0]).toEqual({ type: 'codex.response.metadata', headers: { 'x-models-etag': socket.headers['x-models-etag'] } });
+      expect(frames.at(-1)!.type).toBe('response.completed');
+      expect(frames.some((f) => f.type === 'response.output_text.delta')).toBe(true);
+    }
+    for (const request of upstreamWsTurns()) if (seeded.accounts.some((a) => a.accountId === request.accountId)) accounts.add(request.accountId!);
+    // One account, one upstream socket for the whole session; the upstream never saw the turn ids.
+    expect(accounts.size).toBe(1);
+    expect(upstream.websocketConnections).toBe(connectionsBefore + 1);
+    const sent = upstreamWsTurns([...accounts][0]).slice(-3);
+    for (const request of sent) {
+      expect(request.body).toMatchObject({ type: 'response.create', model: 'gpt-5.4', instructions: 'be brief' });
+      expect(request.body).not.toHaveProperty('request_id');
+      expect(request.headers['openai-beta']).toBe('responses_websockets=2026-02-06');
+      expect(request.headers.authorization).not.toContain('sk-cxp-');
+    }
+
+    // A reused turn id is refused on the open socket.
+    const from = socket.frames.length;
+    socket.send(turn('again', { request_id: 'turn-1' }));
+    const duplicate = await socket.turn(from);
+    expect(duplicate).toEqual([{ type: 'error', status: 409, error: expect.objectContaining({ code: 'duplicate_turn', param: 'request_id' }) }]);
+    socket.close();
+
+    const rows = await rowsFor(seeded.apiKey.id);
+    expect(rows).toHaveLength(3);
+    const account = seeded.accounts.find((a) => a.accountId === [...accounts][0])!;
+    for (const row of rows) {
+      expect(row).toMatchObject({ transport: 'websocket', status: 'succeeded', endpoint: '/backend-api/codex/responses', pool_upstream_assignment_id: account.assignmentId, usage_status: 'usage_known', response_status_code: 200 });
+      expect(Number(row.total_tokens)).toBeGreaterThan(0);
+    }
+    expect(rows.map((r) => (r.request_metadata as { websocket: { reused: boolean } }).websocket.reused)).toEqual([false, true, true]);
+    const ledger = await gateway.services.db.selectFrom('ledger_entries').select(['request_id']).where('request_id', 'in', rows.map((r) => r.id)).execute();
+    expect(new Set(ledger.map((l) => l.request_id)).size).toBe(3);
+
+    const metrics = await gateway.services.metrics.registry.getSingleMetricAsString('codex_pooler_gateway_websocket_turn_count');
+    expect(metrics).toMatch(/codex_pooler_gateway_websocket_turn_count\{surface="backend",outcome="succeeded"\} [1-9]/);
+  });
+
+  test('a reconnect with the same turn state resumes on the same account and upstream socket', async () => {
+    const seeded = await seedPool(gateway, upstream, 3, 'ws-resume');
+    const first = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+    const turnState = String(first.headers['x-codex-turn-state']);
+    first.send(turn('first'));
+    await first.turn(0);
+    first.close();
+    await first.waitClosed();
+    const connections = upstream.websocketConnections;
+
+    const again = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}`, 'x-codex-turn-state': turnState });
+    expect(again.headers['x-codex-turn-state']).toBe(turnState);
+    again.send(turn('second'));
+    const frames = await again.turn(0);
+    expect(frames.at(-1)!.type).toBe('response.completed');
+    again.close();
+    expect(upstream.websocketConnections).toBe(connections);
+    const rows = await rowsFor(seeded.apiKey.id);
+    expect(rows).toHaveLength(2);
+    expect(rows[1]!.pool_upstream_assignment_id).toBe(rows[0]!.pool_upstream_assignment_id);
+  });
+
+  test('a missing or bad key is refused with 401 and the JSON envelope before the upgrade', async () => {
+    const url = wsUrl(gateway.url, '/backend-api/codex/responses');
+    const missing = await openSocket(url, {}).then(() => null, (error: { status: number; body: string }) => error);
+    expect(missing?.status).toBe(401);
+    expect(JSON.parse(missing!.body)).toEqual({ error: { message: 'api key is required', type: 'invalid_request_error', code: 'api_key_missing', param: null } });
+    const bad = await openSocket(url, { authorization: 'Bearer sk-cxp-not-a-real-key' }).then(() => null, (error: { status: number; body: string }) => error);
+    expect(bad?.status).toBe(401);
+    expect(JSON.parse(bad!.body).error.code).toBe('api_key_missing');
+  });
+
+  test('a key revoked while its socket is idle closes the socket with 1008', async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'ws-revoke');
+    const socket = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+    socket.send(turn('before'));
+    await socket.turn(0);
+    await revokeApiKey({ db: gateway.services.db, notifier: gateway.services.notifier }, cliActor(), seeded.apiKey.prefix);
+    expect(await socket.waitClosed(20_000)).toEqual({ code: 1008, reason: 'api key is no longer active' });
+  });
+
+  test('a plain GET gets 400 websocket_upgrade_required', async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'ws-plain');
+    const response = await fetch(`${gateway.url}/backend-api/codex/responses`, { headers: { authorization: `Bearer ${seeded.key}` } });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('websocket_upgrade_required');
+  });
+
+  test('bad frames get error frames; a binary frame closes 1003', async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'ws-bad');
+    const socket = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+    socket.send('{not json');
+    expect(await socket.turn(0)).toEqual([{ type: 'error', status: 400, error: { message: 'websocket message must be valid JSON', type: 'invalid_request_error', code: 'invalid_request', param: null } }]);
+    socket.send('[1,2]');
+    expect((await socket.turn(1))[0]).toMatchObject({ type: 'error', status: 400, error: { message: 'websocket message must be a JSON object' } });
+    socket.send(turn('x', { model: 'no-such-model' }));
+    const unknown = (await socket.turn(2))[0]!;
+    expect(unknown).toMatchObject({ type: 'error', status: 400 });
+    socket.ws.send(Buffer.from([1, 2, 3]), { binary: true });
+    expect(await socket.waitClosed()).toEqual({ code: 1003, reason: 'binary frames are not supported' });
+    expect(await rowsFor(seeded.apiKey.id)).toHaveLength(0);
+  });
+});
+
+describe('/v1/responses websocket', () => {
+  test('events are normalized and tagged with the stream id; a bad stream id is an error frame', async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'ws-v1');
+    const socket = await openSocket(wsUrl(gateway.url, '/v1/responses'), { authorization: `Bearer ${seeded.key}` });
+    expect(socket.headers['x-models-etag']).toBeUndefined();
+    socket.send({ type: 'response.create', model: 'gpt-5.4', input: 'hi', stream_id: 'lane-1' });
+    const frames = await socket.turn(0);
+    expect(frames.at(-1)).toMatchObject({ type: 'response.completed', stream_id: 'lane-1' });
+    for (const frame of frames) expect(frame.stream_id).toBe('lane-1');
+    expect(frames.some((f) => String(f.type).startsWith('codex.'))).toBe(false);
+    const sequence = frames.map((f) => f.sequence_number as number);
+    for (let i = 1; i < sequence.length; i++) expect(sequence[i]!).toBeGreaterThan(sequence[i - 1]!);
+    const sent = upstreamWsTurns(seeded.accounts[0]!.accountId).at(-1)!;
+    expect(sent.body).toMatchObject({ type: 'response.create', stream: true, store: false });
+    expect(sent.body).not.toHaveProperty('stream_id');
+
+    const from = socket.frames.length;
+    socket.send({ type: 'response.create', model: 'gpt-5.4', input: 'hi', stream_id: 'bad id!' });
+    expect((await socket.turn(from))[0]).toMatchObject({ type: 'error', status: 400, error: { param: 'stream_id' } });
+    socket.close();
+    const rows = await rowsFor(seeded.apiKey.id);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ transport: 'websocket', status: 'succeeded', endpoint: '/backend-api/codex/responses' });
+  });
+});
+
+describe('draining', () => {
+  test('a draining gateway closes a new websocket with 1001; an open idle one too', async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'ws-drain');
+    const open: TestSocket = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+    open.send(turn('before the drain'));
+    await open.turn(0);
+    gateway.drain.start();
+    expect(await open.waitClosed()).toEqual({ code: 1001, reason: 'websocket owner is draining' });
+    const late = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+    expect(await late.waitClosed()).toEqual({ code: 1001, reason: 'websocket owner is draining' });
+  });
+});
