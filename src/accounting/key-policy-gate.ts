@@ -58,7 +58,7 @@ export class KeyPolicyGate {
     // token windows use the estimate from buckets plus local admissions.
     const violation = checkLimits({ ...limits, maxRequestsPerMinute: null }, usage, request, new Date(now));
     if (violation) throw policyError(violation, new Date(now));
-    if (limits.maxRequestsPerMinute !== null) await this.#claimMinute(apiKeyId, limits.maxRequestsPerMinute, now);
+    if (limits.maxRequestsPerMinute !== null) await this.#claimRequestSlot(apiKeyId, limits.maxRequestsPerMinute);
     const admission: LocalAdmission = { at: now, tokens: request.inputTokens + request.outputTokens, settledAt: null };
     local.push(admission);
     return () => {
@@ -67,25 +67,21 @@ export class KeyPolicyGate {
   }
 
   /**
-   * Counts the request in this minute's bucket unless the minute is full, in one statement: the
-   * row lock orders concurrent admissions from every web process, so the limit holds exactly.
+   * Claims a slot in the key's rolling 60 s window, in one database call: the function locks the
+   * key, prunes admissions older than the window and records this one only under the limit, so
+   * every web process enforces the limit exactly. A refusal resets when the oldest admission in
+   * the window leaves it.
    */
-  async #claimMinute(apiKeyId: string, max: number, now: number): Promise<void> {
-    const minute = new Date(Math.floor(now / 60_000) * 60_000);
-    const result = await sql<{ admitted: string | number | null; current: string | number | null }>`
-      WITH claimed AS (
-        INSERT INTO api_key_usage_buckets AS b (api_key_id, minute, admitted_count) VALUES (${apiKeyId}, ${minute}, 1)
-        ON CONFLICT (api_key_id, minute) DO UPDATE SET admitted_count = b.admitted_count + 1 WHERE b.admitted_count < ${max}
-        RETURNING b.admitted_count
-      )
-      SELECT (SELECT admitted_count FROM claimed) AS admitted,
-             (SELECT admitted_count FROM api_key_usage_buckets WHERE api_key_id = ${apiKeyId} AND minute = ${minute}) AS current`.execute(this.#db);
+  async #claimRequestSlot(apiKeyId: string, max: number): Promise<void> {
+    const result = await sql<{ admitted: boolean; in_window: number; oldest: Date | null; checked_at: Date }>`
+      SELECT admitted, in_window, oldest, checked_at FROM claim_api_key_request_slot(${apiKeyId}::uuid, ${max}::integer)`.execute(this.#db);
     const row = result.rows[0];
-    if (row?.admitted !== null && row?.admitted !== undefined) return;
-    const at = new Date(now);
+    if (!row || row.admitted) return;
+    const checkedAt = new Date(row.checked_at);
+    const oldest = row.oldest ? new Date(row.oldest) : checkedAt;
     throw policyError(
-      { field: 'max_requests_per_minute', metric: 'requests', window: 'minute', attempted: Math.max(Number(row?.current ?? max), max) + 1, max, resetsAt: new Date(minute.getTime() + 60_000) },
-      at,
+      { field: 'max_requests_per_minute', metric: 'requests', window: 'minute', attempted: row.in_window + 1, max, resetsAt: new Date(oldest.getTime() + 60_000) },
+      checkedAt,
     );
   }
 

@@ -37,8 +37,12 @@ export interface ApiKeyUsageBucketTable {
   request_count: Generated<number>;
   total_tokens: Generated<number>;
   cost_micros: Generated<string>;
-  /** Requests admitted in the minute, counted atomically at admission (requests-per-minute limits). */
-  admitted_count: Generated<number>;
+}
+
+/** One admission of a key with a requests-per-minute limit; rows older than 60 s are pruned as keys are checked. */
+export interface ApiKeyAdmissionTable {
+  api_key_id: string;
+  admitted_at: Date;
 }
 
 export type NewLedgerEntry = Insertable<LedgerEntryTable>;
@@ -46,4 +50,5 @@ export type NewLedgerEntry = Insertable<LedgerEntryTable>;
 export interface LedgerTables {
   ledger_entries: LedgerEntryTable;
   api_key_usage_buckets: ApiKeyUsageBucketTable;
+  api_key_admissions: ApiKeyAdmissionTable;
 }

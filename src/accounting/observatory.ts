@@ -232,17 +232,17 @@ export async function keyObservatory(db: Db, apiKeyId: string, window: Observato
 
 /**
  * Each limit of the key with what is left of it now, over the windows the key policy gate enforces:
- * requests admitted this minute, tokens since 00:00 UTC, tokens in the rolling 7 days.
+ * requests admitted in the rolling 60 s, tokens since 00:00 UTC, tokens in the rolling 7 days.
  */
 export async function limitsWithHeadroom(db: Db, apiKeyId: string, now = new Date()): Promise<ObservatoryLimit[]> {
   const bindings = await listKeyLimits(db, apiKeyId);
   if (bindings.length === 0) return [];
-  const minute = new Date(Math.floor(now.getTime() / 60_000) * 60_000);
   const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
   const weekAgo = new Date(now.getTime() - 7 * 86_400_000);
   const usage = (
-    await sql<{ minute_requests: string; day_tokens: string; week_tokens: string; oldest: Date | null }>`
-      SELECT coalesce(sum(admitted_count) FILTER (WHERE minute = ${minute}), 0) AS minute_requests,
+    await sql<{ minute_requests: string; oldest_admission: Date | null; day_tokens: string; week_tokens: string; oldest: Date | null }>`
+      SELECT (SELECT count(*) FROM api_key_admissions WHERE api_key_id = ${apiKeyId} AND admitted_at > ${new Date(now.getTime() - 60_000)}) AS minute_requests,
+             (SELECT min(admitted_at) FROM api_key_admissions WHERE api_key_id = ${apiKeyId} AND admitted_at > ${new Date(now.getTime() - 60_000)}) AS oldest_admission,
              coalesce(sum(total_tokens) FILTER (WHERE minute >= ${dayStart}), 0) AS day_tokens,
              coalesce(sum(total_tokens), 0) AS week_tokens,
              min(minute) FILTER (WHERE total_tokens > 0) AS oldest
@@ -250,7 +250,8 @@ export async function limitsWithHeadroom(db: Db, apiKeyId: string, now = new Dat
   ).rows[0];
   const used = { minute: Number(usage?.minute_requests ?? 0), day: Number(usage?.day_tokens ?? 0), week: Number(usage?.week_tokens ?? 0) };
   const resets = {
-    minute: new Date(minute.getTime() + 60_000).toISOString(),
+    // Rolling: the oldest admission in the window leaves it first.
+    minute: new Date((usage?.oldest_admission ? new Date(usage.oldest_admission).getTime() : now.getTime()) + 60_000).toISOString(),
     day: new Date(dayStart.getTime() + 86_400_000).toISOString(),
     // Rolling: the oldest counted minute leaves the window first.
     week: new Date((usage?.oldest ? new Date(usage.oldest).getTime() + 60_000 : now.getTime()) + 7 * 86_400_000).toISOString(),

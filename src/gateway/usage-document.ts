@@ -1,5 +1,6 @@
 import type { Candidate } from '../routing/index.ts';
-import { ineligibleReason, QUOTA_FRESH_MS } from '../routing/index.ts';
+import { ineligibleReason } from '../routing/index.ts';
+import { QUOTA_FRESH_MS } from '../upstreams/index.ts';
 
 type Window = { used_percent: number; limit_window_seconds: number; reset_after_seconds: number; reset_at: number } | null;
 

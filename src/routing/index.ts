@@ -1,5 +1,5 @@
 export type { Candidate, IneligibleReason } from './candidate.ts';
-export { describeNoEligibleAccount, ineligibleReason, knownUsage, QUOTA_FRESH_MS, selectAccount } from './select-account.ts';
+export { describeNoEligibleAccount, ineligibleReason, knownUsage, selectAccount } from './select-account.ts';
 export type { Selection, SelectionRequest } from './select-account.ts';
 export { capacity, rankByStrategy, ringScore, seedHash } from './strategies.ts';
 export type { RoutingStrategy } from './strategies.ts';

@@ -1,5 +1,6 @@
 import type { Candidate, IneligibleReason } from './candidate.ts';
 import { rankByStrategy, type RoutingStrategy } from './strategies.ts';
+import { QUOTA_FRESH_MS } from '../upstreams/quota-evidence.ts';
 
 export type SelectionRequest = {
   now: number;
@@ -28,8 +29,6 @@ export type Selection = {
   /** Why a sticky request did not land on its preferred account (null when it did, or not sticky). */
   moved: { from: string; reason: IneligibleReason | 'demoted' | 'no_quota_evidence' | 'quota_nearly_spent' } | null;
 };
-
-export const QUOTA_FRESH_MS = 15 * 60_000;
 
 const modelUnsupported = (candidate: Candidate, model: string | null | undefined) => !!model && candidate.models !== null && !candidate.models.has(model.toLowerCase());
 

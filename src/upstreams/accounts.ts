@@ -9,7 +9,7 @@ import type { AccountStatus } from './account.table.ts';
 import { AUTH_JSON_MAX_BYTES, parseAuthJson } from './auth-json.ts';
 import { modelEntriesFrom, saveCatalog } from './catalog.ts';
 import { CREDENTIALS_CHANNEL } from './credentials.ts';
-import { quotaFromUsageDocument } from './quota-evidence.ts';
+import { QUOTA_FRESH_MS, quotaFromUsageDocument } from './quota-evidence.ts';
 import { saveQuotaWindows } from './quota-store.ts';
 import { linkAccount, type LinkResult } from './linking.ts';
 import { buildUpstreamHeaders, CODEX_CLIENT_VERSION } from './upstream-http.ts';
@@ -51,7 +51,6 @@ export type AccountDeps = {
 
 export type ImportResult = { account: AccountView; created: boolean; primed: { models: number; quota: boolean } };
 
-const QUOTA_FRESH_MS = 15 * 60_000;
 const PRIME_BUDGET_MS = 4_000;
 
 /** The state an operator sees: the assignment's own state, else the account's, with cooldowns. */

@@ -34,6 +34,9 @@ export type UsageDocumentEvidence = {
 };
 
 export const WEEKLY_WINDOW_MINUTES = 10_080;
+
+/** Quota evidence older than this is stale: routing stops trusting it and the admin UI flags it (routing spec A10). */
+export const QUOTA_FRESH_MS = 15 * 60_000;
 const DEFAULT_PRIMARY_MINUTES = 300;
 const DEFAULT_LIMIT_ID = 'codex';
 const ACCOUNT_QUOTA_KEY = 'account';
