@@ -22,12 +22,13 @@ function layout(title: string, body: string, nonce: string): string {
 <meta name="robots" content="noindex"><title>${escapeHtml(title)}</title><style nonce="${nonce}">${STYLE}</style></head><body><main>${body}</main></body></html>`;
 }
 
-export function loginPage(nonce: string, error: string | null): string {
+export function loginPage(nonce: string, csrfToken: string, error: string | null): string {
   return layout(
     'API Key Observatory — sign in',
     `<h1>API Key Observatory</h1><div class="card"><form method="post" action="/observatory/login">
 <label for="api_key">Sign in with your Pool API key to see its usage.</label>
 <input id="api_key" type="password" name="observatory[api_key]" autocomplete="off" required>
+<input type="hidden" name="_csrf_token" value="${escapeHtml(csrfToken)}">
 ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}<button type="submit">Sign in</button></form></div>`,
     nonce,
   );

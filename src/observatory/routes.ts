@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isObservatoryWindow, keyObservatory } from '../accounting/index.ts';
 import { PoolerError } from '../errors.ts';
@@ -7,19 +7,28 @@ import { dashboardPage, loginPage } from './page.ts';
 import { observatoryKeyOf, OBSERVATORY_LOGIN_FAILED, OBSERVATORY_SESSION_MS, signInWithKey, signOut } from './sessions.ts';
 
 export const OBSERVATORY_COOKIE = '_codex_pooler_observatory_token';
+// Login CSRF: the form carries the token the login page set in this cookie (double submit), so
+// another site cannot sign a browser in to a key of its choosing.
+export const OBSERVATORY_CSRF_COOKIE = '_codex_pooler_observatory_csrf';
 // The operator session cookie: signing in here as a key holder drops it (spec §6.3).
 const OPERATOR_COOKIE = '_codex_pooler_key';
 const LOGIN_FIELDS = new Set(['observatory[api_key]', '_csrf_token']);
 const FORM_LIMIT_BYTES = 4096;
 
-function cookieOf(request: FastifyRequest): string | null {
+function cookieOf(request: FastifyRequest, name = OBSERVATORY_COOKIE): string | null {
   const header = request.headers.cookie;
   if (typeof header !== 'string') return null;
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === OBSERVATORY_COOKIE) return part.slice(eq + 1).trim() || null;
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim() || null;
   }
   return null;
+}
+
+function csrfMatches(request: FastifyRequest, submitted: string | null): boolean {
+  const expected = cookieOf(request, OBSERVATORY_CSRF_COOKIE);
+  if (!expected || !submitted || expected.length !== submitted.length) return false;
+  return timingSafeEqual(Buffer.from(expected), Buffer.from(submitted));
 }
 
 const isHttps = (request: FastifyRequest) => request.protocol === 'https' || String(request.headers['x-forwarded-proto'] ?? '').split(',')[0]!.trim().toLowerCase() === 'https';
@@ -47,24 +56,33 @@ export async function registerObservatoryPages(app: FastifyInstance, services: S
       done(null, new URLSearchParams(body as string));
     });
 
+    /** The login form with a fresh CSRF token in both the form and its cookie. */
+    const sendLoginPage = (request: FastifyRequest, reply: FastifyReply, status: number, error: string | null) => {
+      const csrf = randomBytes(24).toString('base64url');
+      reply.header('set-cookie', `${OBSERVATORY_CSRF_COOKIE}=${csrf}; Path=/observatory; HttpOnly; SameSite=Strict${isHttps(request) ? '; Secure' : ''}`);
+      return sendPage(reply, status, (nonce) => loginPage(nonce, csrf, error));
+    };
+
     scope.get('/observatory/login', async (request, reply) => {
       if (await observatoryKeyOf(services.db, cookieOf(request))) return reply.redirect('/observatory', 302);
-      return sendPage(reply, 200, (nonce) => loginPage(nonce, null));
+      return sendLoginPage(request, reply, 200, null);
     });
 
     scope.post('/observatory/login', async (request, reply) => {
-      const refuse = () => sendPage(reply, 422, (nonce) => loginPage(nonce, OBSERVATORY_LOGIN_FAILED));
+      const refuse = () => sendLoginPage(request, reply, 422, OBSERVATORY_LOGIN_FAILED);
       // Only the form field (and a CSRF field) in the body, and no query string at all.
       if (request.url.includes('?')) return refuse();
       const form = request.body;
       if (!(form instanceof URLSearchParams)) return refuse();
       const fields = [...form.keys()];
       if (fields.some((name) => !LOGIN_FIELDS.has(name)) || form.getAll('observatory[api_key]').length !== 1) return refuse();
+      if (form.getAll('_csrf_token').length !== 1 || !csrfMatches(request, form.get('_csrf_token'))) return refuse();
       try {
         const session = await signInWithKey(services.db, form.get('observatory[api_key]'));
         reply.header('set-cookie', [
           `${OBSERVATORY_COOKIE}=${session.token}; Max-Age=${OBSERVATORY_SESSION_MS / 1000}; ${attributes(request)}`,
           `${OPERATOR_COOKIE}=; Max-Age=0; ${attributes(request)}`,
+          `${OBSERVATORY_CSRF_COOKIE}=; Max-Age=0; Path=/observatory; HttpOnly; SameSite=Strict`,
         ]);
         return reply.redirect('/observatory', 302);
       } catch (error) {

@@ -139,9 +139,24 @@ describe('per-key Observatory (admin API and CLI)', () => {
 
 describe('key-holder Observatory (/observatory)', () => {
   const form = (key: string) => `observatory%5Bapi_key%5D=${encodeURIComponent(key)}`;
-  const login = (payload: string, url = '/observatory/login') =>
-    harness.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload });
-  const cookieOf = (setCookie: string | string[] | undefined) => [setCookie ?? []].flat().find((c) => c.startsWith('_codex_pooler_observatory_token='))!;
+  const cookieOf = (setCookie: string | string[] | undefined, name = '_codex_pooler_observatory_token') => [setCookie ?? []].flat().find((c) => c.startsWith(`${name}=`))!;
+  /** The login page's CSRF token, from its cookie and hidden field (they match). */
+  async function csrf(): Promise<{ cookie: string; field: string }> {
+    const page = await harness.app.inject({ method: 'GET', url: '/observatory/login' });
+    const cookie = cookieOf(page.headers['set-cookie'], '_codex_pooler_observatory_csrf').split(';')[0]!;
+    const field = /name="_csrf_token" value="([^"]+)"/.exec(page.body)![1]!;
+    expect(cookie.split('=')[1]).toBe(field);
+    return { cookie, field };
+  }
+  const login = async (payload: string, url = '/observatory/login', withCsrf = true) => {
+    const token = withCsrf ? await csrf() : null;
+    return harness.app.inject({
+      method: 'POST',
+      url,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...(token ? { cookie: token.cookie } : {}) },
+      payload: token ? `${payload}&_csrf_token=${token.field}` : payload,
+    });
+  };
 
   test('the holder signs in with the key and sees only that key; the cookie is HttpOnly and Lax, the token stored as a digest', async () => {
     const signedIn = await login(form(seeded.key));
@@ -182,11 +197,14 @@ describe('key-holder Observatory (/observatory)', () => {
       await login(`${form(seeded.key)}&extra=1`),
       await login(form(other.key)),
       await login(form('not a key')),
+      // A valid key without the login page's CSRF token (a cross-site form post), or with another one.
+      await login(form(seeded.key), '/observatory/login', false),
+      await harness.app.inject({ method: 'POST', url: '/observatory/login', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: '_codex_pooler_observatory_csrf=abc' }, payload: `${form(seeded.key)}&_csrf_token=abd` }),
     ];
     for (const attempt of attempts) {
       expect(attempt.statusCode).toBe(422);
       expect(attempt.body).toContain(OBSERVATORY_LOGIN_FAILED);
-      expect(attempt.headers['set-cookie']).toBeUndefined();
+      expect(cookieOf(attempt.headers['set-cookie'])).toBeUndefined();
     }
     expect(await harness.db.selectFrom('api_key_dashboard_sessions').select('id').execute()).toHaveLength(before.length);
     expect((await harness.app.inject({ method: 'GET', url: '/observatory' })).headers.location).toBe('/observatory/login');
