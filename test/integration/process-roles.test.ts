@@ -18,7 +18,7 @@ describe('serve, worker and scheduler on one PostgreSQL database', () => {
   let worker: PoolerProcess;
   let scheduler: PoolerProcess;
 
-  const JOB_DONE = (line: Record<string, unknown>) => line.msg === 'pruned expired operator sessions' && line.job === 'prune-expired-sessions';
+  const JOB_DONE = (line: Record<string, unknown>) => line.msg === 'pruned expired sessions' && line.job === 'prune-expired-sessions';
 
   beforeAll(async () => {
     database = await createScratchDatabase('roles');
