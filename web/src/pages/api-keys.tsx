@@ -1,7 +1,8 @@
-import { Alert, Button, Code, CopyButton, Group, Menu, Modal, Stack, Table, Text, Textarea, TextInput, VisuallyHidden } from '@mantine/core';
+import { Alert, Anchor, Button, Code, CopyButton, Group, Menu, Modal, Stack, Table, Text, Textarea, TextInput, VisuallyHidden } from '@mantine/core';
 import { useDisclosure } from '@mantine/hooks';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
+import { Link } from 'react-router';
 import { del, errorMessage, get, patch, post, query, type ApiKey } from '../api.ts';
 import { EmptyState, ErrorNote, Loading, PageHeader, PoolSelect, StateBadge, poolName, usePools } from '../components.tsx';
 import { formatTime, relative } from '../format.ts';
@@ -62,7 +63,8 @@ export function ApiKeysPage() {
               {keys.data!.map((k) => (
                 <Table.Tr key={k.id}>
                   <Table.Td>
-                    <Text size="sm">{k.label ?? '—'}</Text>
+                    {/* The key's own page: usage, cost, limits and recent requests (its Observatory). */}
+                    <Anchor component={Link} to={`/api-keys/${k.id}`} size="sm">{k.label ?? k.prefix}</Anchor>
                     {k.notes ? <Text size="xs" c="dimmed" lineClamp={2} maw={280}>{k.notes}</Text> : null}
                   </Table.Td>
                   <Table.Td><code>{k.prefix}…</code></Table.Td>

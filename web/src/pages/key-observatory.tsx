@@ -40,7 +40,7 @@ export function KeyObservatoryPage() {
   const { id = '' } = useParams();
   const [search, setSearch] = useSearchParams();
   const asked = search.get('window');
-  const window = isWindow(asked) ? asked : DEFAULT_WINDOW;
+  const chosen = isWindow(asked) ? asked : DEFAULT_WINDOW;
   const setWindow = (value: string) =>
     setSearch(
       (prev) => {
@@ -51,9 +51,11 @@ export function KeyObservatoryPage() {
       { replace: true },
     );
   const observatory = useQuery({
-    queryKey: ['key-observatory', id, window],
-    queryFn: () => getKeyObservatory(id, window),
+    queryKey: ['key-observatory', id, chosen],
+    queryFn: () => getKeyObservatory(id, chosen),
     refetchInterval: 15_000,
+    // Switching the window keeps the current view on screen until the new one arrives.
+    placeholderData: (previous) => (previous?.key.id === id ? previous : undefined),
     // A missing key or a bad id will not fix itself.
     retry: (count, error) => !(error instanceof ApiError && error.status < 500) && count < 2,
   });
@@ -67,7 +69,7 @@ export function KeyObservatoryPage() {
   );
   const windowPicker = (
     <SegmentedControl
-      value={window}
+      value={chosen}
       onChange={setWindow}
       data={OBSERVATORY_WINDOWS.map((w) => ({ value: w, label: w }))}
       aria-label="Window"
@@ -104,15 +106,15 @@ export function KeyObservatoryPage() {
             <Code>{key.prefix}</Code>
             <span>in pool {poolName(pools.data, key.pool_id)}</span>
             <StateBadge state={key.status} />
-            <span>· {WINDOW_LABELS[window]}, {formatTime(data.from)} – {formatTime(data.to)}</span>
+            <span>· {WINDOW_LABELS[data.window]}, {formatTime(data.from)} – {formatTime(data.to)}</span>
           </Group>
         }
         actions={back}
       />
       <Group mb="md" justify="space-between" align="center">
         {windowPicker}
-        <Text size="xs" c="dimmed">
-          Refreshes every 15 s. Prompts and answers are never stored.
+        <Text size="xs" c="dimmed" role="status">
+          {observatory.isPlaceholderData ? `Loading the ${WINDOW_LABELS[chosen]}…` : 'Refreshes every 15 s. Prompts and answers are never stored.'}
         </Text>
       </Group>
       {observatory.error ? <ErrorNote error={observatory.error} retry={() => void observatory.refetch()} /> : null}
@@ -132,8 +134,8 @@ export function KeyObservatoryPage() {
       </SimpleGrid>
 
       {empty ? (
-        <EmptyState title={`No requests from this key in the ${WINDOW_LABELS[window]}`} action={window === '7d' ? <Anchor component={Link} to="/request-logs">Open the request logs</Anchor> : null}>
-          {window === '7d'
+        <EmptyState title={`No requests from this key in the ${WINDOW_LABELS[data.window]}`} action={data.window === '7d' ? <Anchor component={Link} to="/request-logs">Open the request logs</Anchor> : null}>
+          {data.window === '7d'
             ? 'Give the key to a client (OPENAI_API_KEY, with the gateway URL as the base URL); its requests show here within seconds.'
             : 'Pick a longer window above, or send a request with this key; it shows here within seconds.'}
         </EmptyState>
