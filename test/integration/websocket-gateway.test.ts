@@ -2,6 +2,7 @@
  * The websocket transports end to end in one process: a real client (ws) against the gateway on
  * PostgreSQL, the gateway against the fake ChatGPT upstream's websocket.
  */
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { revokeApiKey } from '../../src/api-keys/index.ts';
 import { cliActor } from '../../src/audit/index.ts';
@@ -123,6 +124,71 @@ describe('native backend websocket (GET /backend-api/codex/responses)', () => {
     expect(rows[1]!.pool_upstream_assignment_id).toBe(rows[0]!.pool_upstream_assignment_id);
   });
 
+  test('an upstream that drops the socket mid-turn fails that turn with an error frame; the next turn reconnects', async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'ws-drop');
+    const account = seeded.accounts[0]!;
+    const socket = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+    socket.send(turn('first'));
+    await socket.turn(0);
+    const connections = upstream.websocketConnections;
+    upstream.script(account.accountId, { kind: 'refuse-connection', on: 'websocket' });
+    let from = socket.frames.length;
+    socket.send(turn('dropped'));
+    const dropped = await socket.turn(from);
+    expect(dropped.at(-1)).toEqual({ type: 'error', status: 502, error: { message: 'upstream websocket closed before the turn completed', type: 'server_error', code: 'upstream_request_failed', param: null } });
+    expect(socket.closed).toBeNull();
+    from = socket.frames.length;
+    socket.send(turn('after'));
+    expect((await socket.turn(from)).at(-1)!.type).toBe('response.completed');
+    expect(upstream.websocketConnections).toBe(connections + 1);
+    socket.close();
+    const rows = await rowsFor(seeded.apiKey.id);
+    expect(rows.map((r) => r.status)).toEqual(['succeeded', 'failed', 'succeeded']);
+  });
+
+  test('a first-event overload on a fresh session moves the turn to the next account before anything reaches the client', async () => {
+    const seeded = await seedPool(gateway, upstream, 2, 'ws-failover');
+    const [overloaded, healthy] = seeded.accounts;
+    upstream.script(overloaded!.accountId, { kind: 'first-event-failure', code: 'server_is_overloaded', on: 'websocket' });
+    // Which account a new session starts on depends on its (random) session key: open sessions until
+    // one started on the overloaded account.
+    let frames: Record<string, unknown>[] = [];
+    for (let i = 0; i < 20 && upstreamWsTurns(overloaded!.accountId).length === 0; i++) {
+      const socket = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+      socket.send(turn(`attempt ${i}`));
+      frames = await socket.turn(0);
+      socket.close();
+    }
+    expect(upstreamWsTurns(overloaded!.accountId)).toHaveLength(1);
+    expect(frames.map((f) => f.type)).not.toContain('response.failed');
+    expect(frames.filter((f) => f.type === 'codex.response.metadata')).toHaveLength(1);
+    expect(frames.at(-1)!.type).toBe('response.completed');
+    const rows = await rowsFor(seeded.apiKey.id);
+    const last = rows.at(-1)!;
+    expect(last).toMatchObject({ status: 'succeeded', pool_upstream_assignment_id: healthy!.assignmentId });
+    const attempts = await gateway.services.db.selectFrom('attempts').select(['attempt_number', 'status', 'error_code', 'pool_upstream_assignment_id']).where('request_id', '=', last.id).orderBy('attempt_number').execute();
+    expect(attempts).toEqual([
+      { attempt_number: 1, status: 'retryable_failed', error_code: 'server_is_overloaded', pool_upstream_assignment_id: overloaded!.assignmentId },
+      { attempt_number: 2, status: 'succeeded', error_code: null, pool_upstream_assignment_id: healthy!.assignmentId },
+    ]);
+  });
+
+  test('an upstream error frame is relayed without its quota headers, and its quota evidence is kept', async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'ws-429');
+    const account = seeded.accounts[0]!;
+    upstream.script(account.accountId, { kind: 'status', status: 429, on: 'websocket' });
+    const socket = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+    socket.send(turn('limited'));
+    const frames = await socket.turn(0);
+    const error = frames.at(-1)!;
+    expect(error).toMatchObject({ type: 'error', status: 429, error: { code: 'usage_limit_reached' } });
+    expect(error).not.toHaveProperty('headers');
+    socket.close();
+    const rows = await rowsFor(seeded.apiKey.id);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ status: 'failed', response_status_code: 429 });
+  });
+
   test('a missing or bad key is refused with 401 and the JSON envelope before the upgrade', async () => {
     const url = wsUrl(gateway.url, '/backend-api/codex/responses');
     const missing = await openSocket(url, {}).then(() => null, (error: { status: number; body: string }) => error);
@@ -165,6 +231,15 @@ describe('native backend websocket (GET /backend-api/codex/responses)', () => {
   });
 });
 
+describe('frame size limit', () => {
+  test('a frame over 64 MiB closes the socket with 1009', async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'ws-big');
+    const socket = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+    socket.send('x'.repeat(64 * 1024 * 1024 + 1));
+    expect((await socket.waitClosed(30_000)).code).toBe(1009);
+  });
+});
+
 describe('/v1/responses websocket', () => {
   test('events are normalized and tagged with the stream id; a bad stream id is an error frame', async () => {
     const seeded = await seedPool(gateway, upstream, 1, 'ws-v1');
@@ -191,14 +266,32 @@ describe('/v1/responses websocket', () => {
   });
 });
 
+describe('/v1/responses websocket refusals', () => {
+  test('a pool with /v1 off refuses the upgrade with 403 v1_compatibility_disabled', async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'ws-v1-off');
+    await sql`INSERT INTO pool_routing_settings (pool_id, v1_compatibility_enabled) VALUES (${seeded.pool.id}, false)
+      ON CONFLICT (pool_id) DO UPDATE SET v1_compatibility_enabled = false`.execute(gateway.services.db);
+    const refused = await openSocket(wsUrl(gateway.url, '/v1/responses'), { authorization: `Bearer ${seeded.key}` }).then(() => null, (error: { status: number; body: string }) => error);
+    expect(refused?.status).toBe(403);
+    expect(JSON.parse(refused!.body).error.code).toBe('v1_compatibility_disabled');
+    expect(upstream.requests.filter((r) => seeded.accounts.some((a) => a.accountId === r.accountId) && r.transport === 'websocket')).toHaveLength(0);
+  });
+});
+
 describe('draining', () => {
-  test('a draining gateway closes a new websocket with 1001; an open idle one too', async () => {
+  test('draining lets the running turn finish, then closes with 1001; new sockets close with 1001 at once', async () => {
     const seeded = await seedPool(gateway, upstream, 1, 'ws-drain');
-    const open: TestSocket = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
-    open.send(turn('before the drain'));
-    await open.turn(0);
+    const busy: TestSocket = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+    const idle: TestSocket = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+    upstream.setEventDelayMs(100);
+    busy.send(turn('a slow turn'));
+    await busy.until(() => busy.frames.some((f) => f.type === 'response.created'), 'the turn to start');
     gateway.drain.start();
-    expect(await open.waitClosed()).toEqual({ code: 1001, reason: 'websocket owner is draining' });
+    expect(await idle.waitClosed()).toEqual({ code: 1001, reason: 'websocket owner is draining' });
+    const frames = await busy.turn(0);
+    upstream.setEventDelayMs(0);
+    expect(frames.at(-1)!.type).toBe('response.completed');
+    expect(await busy.waitClosed()).toEqual({ code: 1001, reason: 'websocket owner is draining' });
     const late = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
     expect(await late.waitClosed()).toEqual({ code: 1001, reason: 'websocket owner is draining' });
   });

@@ -133,5 +133,14 @@ describe('two web processes with owner forwarding', () => {
     expect(succeeded).toHaveLength(3);
     for (const row of succeeded) expect(row.pool_upstream_assignment_id).toBe(taken.pool_upstream_assignment_id);
     expect(succeeded.map((r) => (r.request_metadata as { websocket: { forwarded: boolean } }).websocket.forwarded).sort()).toEqual([false, false, true]);
+
+    // SIGTERM: B drains, its client hears 1001, its lease is released and it exits cleanly.
+    const last = await openSocket(wsUrl(urlB, '/backend-api/codex/responses'), headers);
+    const code = await b.stop('SIGTERM', 30_000);
+    expect(await last.waitClosed()).toEqual({ code: 1001, reason: 'websocket owner is draining' });
+    expect(code).toBe(0);
+    const released = await sql<{ live: boolean }>`
+      SELECT owner_lease_expires_at > now() AS live FROM websocket_session_owners WHERE api_key_id = ${seeded.apiKey.id}`.execute(seeder.services.db);
+    expect(released.rows.map((r) => r.live), b.tail(30)).toEqual([false]);
   }, 90_000);
 });

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type WebSocket from 'ws';
 import { PoolerError } from '../../errors.ts';
 import type { Metrics } from '../../metrics/index.ts';
-import { codecFor, type WebsocketSessions } from './sessions.ts';
+import { codecFor, SessionsClosedError, type WebsocketSessions } from './sessions.ts';
 import { socketDownstream } from './downstream.ts';
 import type { ClientContext, Downstream, OwnerSession } from './owner-session.ts';
 import type { ForwardedContext } from './peer.ts';
@@ -85,6 +85,7 @@ export class ClientConnection {
   /** Attaches to the session's owner right away, so its lease is taken at connect (routing spec B6 step 1). */
   start(): void {
     this.#chain = this.#chain.then(() => this.#ensureTarget().then(() => undefined)).catch((error: unknown) => {
+      if (error instanceof SessionsClosedError) return this.close(CLOSE.draining.code, CLOSE.draining.reason);
       this.#log.warn({ err: error }, 'websocket session could not be attached');
       this.close(CLOSE.failed.code, CLOSE.failed.reason);
     });

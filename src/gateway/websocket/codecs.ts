@@ -22,8 +22,6 @@ export type TurnRelay = {
   start(modelsEtag: string | null, openaiModel: string | null): string[];
   /** Frames for one upstream event (`event` is the parsed frame, or null when it was not parsed). */
   onUpstream(text: string, type: string | null, event: JsonObject | null, failure: string | null): string[];
-  /** Frames after the upstream ended without a terminal. */
-  interrupted(): string[];
 };
 
 export type TurnCodec = {
@@ -34,8 +32,6 @@ export type TurnCodec = {
   error(error: PoolerError, streamId: string | null): string;
   /** An upstream refusal (HTTP status at the upgrade) as the client's error frame. */
   upstreamRefusal(status: number, body: Buffer | null, streamId: string | null): string;
-  /** Whether the parsed upstream event is needed to relay it (else only terminal/quota events are parsed). */
-  needsEvents: boolean;
 };
 
 function upstreamErrorObject(body: Buffer | null, status: number): JsonObject {
@@ -53,7 +49,6 @@ function upstreamErrorObject(body: Buffer | null, status: number): JsonObject {
 
 export const nativeCodec: TurnCodec = {
   surface: 'backend',
-  needsEvents: false,
   prepare(body) {
     const requestedModel = requireModel(body);
     // Validates input/tools like the HTTP route (throws before any upstream work).
@@ -67,7 +62,6 @@ export const nativeCodec: TurnCodec = {
         const canonical = event ? canonicalNativeFrame(event, failure) : null;
         return [canonical ?? text];
       },
-      interrupted: () => [],
     };
   },
   error: (error) => poolerErrorFrame(error),
@@ -83,7 +77,6 @@ function sseToFrame(sse: string, streamId: string | null): string {
 
 export const v1Codec: TurnCodec = {
   surface: 'v1',
-  needsEvents: false,
   prepare(body) {
     if (body.type !== 'response.create') throw invalidV1('websocket message must be {"type":"response.create",…}', 'type');
     const id = streamIdOf(body);
@@ -103,7 +96,6 @@ export const v1Codec: TurnCodec = {
       start: () => [],
       onUpstream: (text, type) => toV1ResponsesEvents({ type, data: text }, state).map((sse) => sseToFrame(sse, streamId)),
       // §9.7: no synthetic terminal on the websocket; the turn's error frame says it ended.
-      interrupted: () => [],
     };
   },
   error(error, streamId) {

@@ -18,6 +18,14 @@ export type SessionRoute = { kind: 'local'; session: OwnerSession } | { kind: 'r
 
 const DRAIN_POLL_MS = 200;
 
+/** The process is shutting down: no session is attached any more (the client hears 1001). */
+export class SessionsClosedError extends Error {
+  constructor() {
+    super('websocket sessions are closed: the process is shutting down');
+    this.name = 'SessionsClosedError';
+  }
+}
+
 export const codecFor = (surface: 'backend' | 'v1'): TurnCodec => (surface === 'v1' ? v1Codec : nativeCodec);
 
 /** Anything that must end when the process drains: client connections register here. */
@@ -43,6 +51,7 @@ export class WebsocketSessions {
   #renewTimer: NodeJS.Timeout | null = null;
   #drainTimer: NodeJS.Timeout;
   #drained = false;
+  #closed = false;
 
   constructor(options: { deps: TurnDeps; ownerIdleMs: number; draining: () => boolean }) {
     this.#deps = options.deps;
@@ -91,9 +100,15 @@ export class WebsocketSessions {
 
   /** The session's route for a client arriving here (routing spec B6 steps 1-3). */
   async route(sessionId: string, surface: 'backend' | 'v1', context: ForwardedContext, scope: { poolId: string; apiKeyId: string }): Promise<SessionRoute> {
+    if (this.#closed) throw new SessionsClosedError();
     const local = this.#sessions.get(sessionId);
     if (!this.#leases) return { kind: 'local', session: local ?? this.#create(sessionId, surface, context.sessionKey, null) };
     const claim = await this.#leases.claim(sessionId, scope);
+    if (this.#closed) {
+      // Shutdown started while the lease was being taken: give it back at once.
+      if (claim.kind === 'mine') await this.#leases.release([sessionId]).catch(() => {});
+      throw new SessionsClosedError();
+    }
     if (claim.kind === 'mine') {
       this.#metrics.websocketOwnerCount.inc({ decision: 'local' });
       return { kind: 'local', session: local ?? this.#create(sessionId, surface, context.sessionKey, claim.assignmentId) };
@@ -120,6 +135,7 @@ export class WebsocketSessions {
    */
   async close(waitMs = 0): Promise<void> {
     this.#checkDrain(true);
+    this.#closed = true;
     const deadline = Date.now() + waitMs;
     while (Date.now() < deadline && [...this.#sessions.values()].some((session) => session.busy)) await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
     clearInterval(this.#drainTimer);

@@ -1,0 +1,63 @@
+import type { Logger } from 'pino';
+import type { KeyPolicyGate } from '../../accounting/index.ts';
+import type { AuthenticatedKey } from '../../api-keys/index.ts';
+import type { Metrics } from '../../metrics/index.ts';
+import type { Admission, AttemptAdmission, Candidate, RoutingState } from '../../routing/index.ts';
+import type { CredentialStore, QuotaRecorder } from '../../upstreams/index.ts';
+import type { RequestLogWriter } from '../request-log-writer.ts';
+import type { TokenUsage } from '../usage.ts';
+import type { TurnStatus } from './turn-log.ts';
+import type { UpstreamSocket } from './upstream-socket.ts';
+
+/** What a websocket turn needs from the process: the same services the HTTP dispatch uses. */
+export type TurnDeps = {
+  routing: RoutingState;
+  credentials: CredentialStore;
+  quota: QuotaRecorder;
+  requestLog: RequestLogWriter;
+  keyPolicies: KeyPolicyGate;
+  admission: Admission;
+  metrics: Metrics;
+  log: Logger;
+  upstreamBaseUrl: string;
+  timeouts: { connectMs: number; idleMs: number };
+  now: () => number;
+  /** The key's model allow-list and the pool catalog: the upstream model id, or a PoolerError. */
+  resolveModel(key: AuthenticatedKey, requested: string): Promise<string>;
+  modelsEtag(poolId: string): Promise<string | null>;
+  /** False when the key presented at the upgrade is no longer active (revoked, expired, paused). */
+  keyStillActive(client: ClientContext): Promise<boolean>;
+};
+
+/** Where a session's frames go: a client socket here, or the internal socket of the replica it reached. */
+export type Downstream = {
+  /** False once more than the high-water mark is queued: the caller waits for `drained()`. */
+  send(text: string): boolean;
+  drained(): Promise<void>;
+  close(code: number, reason: string): void;
+  readonly open: boolean;
+};
+
+export type ClientContext = {
+  key: AuthenticatedKey;
+  /** The upgrade's Authorization value, kept in memory to re-check the key; absent for forwarded turns. */
+  authorization: string | null;
+  clientIp: string | null;
+  userAgent: string | null;
+  clientRequestId: string;
+  forwarded: boolean;
+};
+
+/** A session's upstream socket and the account it was opened on. */
+export type UpstreamLink = { socket: UpstreamSocket; candidate: Candidate; admission: AttemptAdmission };
+
+export type TurnOutcome = {
+  status: TurnStatus;
+  statusCode: number;
+  errorCode: string | null;
+  usage: TokenUsage | null;
+  firstByteAt: number | null;
+  upstreamFailure: boolean;
+  /** The first meaningful event was a failure another account may serve; nothing reached the client. */
+  failover?: boolean;
+};
