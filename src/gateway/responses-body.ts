@@ -44,7 +44,9 @@ export function upstreamCompactBody(body: JsonObject, upstreamModel: string): Js
 /** Session identity for affinity: a prompt cache key, else the Codex session header. */
 /**
  * The conversation state a request continues: `previous_response_id` (header or body), else the
- * newest encrypted reasoning item replayed in `input`. Its owning account should serve it.
+ * newest encrypted reasoning item replayed in `input`, else the newest uploaded file an input part
+ * names (`file_id`: files live on the account they were uploaded to). Its owning account should
+ * serve it.
  */
 export function continuationOf(body: JsonObject, headers: Record<string, string | string[] | undefined>): string | null {
   const header = headers['x-codex-previous-response-id'];
@@ -54,6 +56,18 @@ export function continuationOf(body: JsonObject, headers: Record<string, string 
   for (let i = body.input.length - 1; i >= 0; i--) {
     const item = body.input[i] as { type?: unknown; id?: unknown; encrypted_content?: unknown } | null;
     if (item?.type === 'reasoning' && typeof item.id === 'string' && typeof item.encrypted_content === 'string' && item.encrypted_content) return item.id;
+  }
+  return newestFileIdOf(body.input);
+}
+
+function newestFileIdOf(input: unknown[]): string | null {
+  for (let i = input.length - 1; i >= 0; i--) {
+    const content = (input[i] as { content?: unknown } | null)?.content;
+    if (!Array.isArray(content)) continue;
+    for (let j = content.length - 1; j >= 0; j--) {
+      const part = content[j] as { type?: unknown; file_id?: unknown } | null;
+      if ((part?.type === 'input_file' || part?.type === 'input_image') && typeof part.file_id === 'string' && part.file_id) return part.file_id;
+    }
   }
   return null;
 }

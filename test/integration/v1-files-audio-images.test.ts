@@ -215,6 +215,22 @@ describe('/v1/files', () => {
     expect((await stranger.files.list()).data).toEqual([]);
   });
 
+  test('a response that names an uploaded file is served by the account holding the file', async () => {
+    const team = await seedPool(gateway, upstream, 3, 'files-pinned');
+    const teamClient = new OpenAI({ apiKey: team.key, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+    const created = await teamClient.files.create({ file: await toFile(Buffer.from('pinned'), 'pinned.txt', { type: 'text/plain' }), purpose: 'user_data' });
+    const holder = upstream.requestsTo('/backend-api/files').at(-1)!.accountId;
+    expect(team.accounts.map((a) => a.accountId)).toContain(holder);
+    for (let i = 0; i < 6; i++) {
+      const response = await teamClient.responses.create({
+        model: 'gpt-5.4',
+        input: [{ role: 'user', content: [{ type: 'input_text', text: `summarise ${i}` }, { type: 'input_file', file_id: created.id }] }],
+      });
+      expect(response.status).toBe('completed');
+      expect(upstream.requestsTo('/backend-api/codex/responses').at(-1)!.accountId).toBe(holder);
+    }
+  });
+
   test('a bad purpose or a missing file never reaches the upstream', async () => {
     expect(await refusal(client.files.create({ file: await toFile(Buffer.from('x'), 'x.txt'), purpose: 'evals' as never }))).toMatchObject({ status: 400, code: 'invalid_request', param: 'purpose' });
     const form = new FormData();
