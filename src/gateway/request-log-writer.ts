@@ -125,28 +125,52 @@ export class RequestLogWriter {
     }
   }
 
-  /** Removes records whose pool or key no longer exists and detaches deleted accounts; true when anything changed. */
+  /**
+   * Removes records whose pool or key no longer exists and detaches deleted accounts (from the
+   * request row, its attempts and its ledger facts); true when anything changed.
+   */
   async #dropOrphans(batch: Buffered[]): Promise<boolean> {
-    const ids = (pick: (row: NewRequestRow) => string | null | undefined) => [...new Set(batch.map((item) => pick(item.record.request)).filter((id): id is string => !!id))];
-    const existing = async (table: 'pools' | 'api_keys' | 'pool_upstream_assignments' | 'upstream_identities', wanted: string[]) =>
-      new Set(wanted.length ? (await this.#db.selectFrom(table).select('id').where('id', 'in', wanted).execute()).map((row) => row.id) : []);
+    const assignmentIds = new Set<string>();
+    const identityIds = new Set<string>();
+    for (const item of batch) {
+      const { request, ledger } = item.record;
+      const attempts = item.kind === 'finished' ? item.record.attempts : [];
+      for (const id of [request.pool_upstream_assignment_id, ledger?.assignmentId, ...attempts.map((a) => a.pool_upstream_assignment_id)]) if (id) assignmentIds.add(id);
+      for (const id of [request.upstream_identity_id, ledger?.identityId, ...attempts.map((a) => a.upstream_identity_id)]) if (id) identityIds.add(id);
+    }
+    const existing = async (table: 'pools' | 'api_keys' | 'pool_upstream_assignments' | 'upstream_identities', wanted: Iterable<string>) => {
+      const ids = [...new Set(wanted)];
+      return new Set(ids.length ? (await this.#db.selectFrom(table).select('id').where('id', 'in', ids).execute()).map((row) => row.id) : []);
+    };
     const [pools, keys, assignments, identities] = await Promise.all([
-      existing('pools', ids((row) => row.pool_id)),
-      existing('api_keys', ids((row) => row.api_key_id)),
-      existing('pool_upstream_assignments', ids((row) => row.pool_upstream_assignment_id)),
-      existing('upstream_identities', ids((row) => row.upstream_identity_id)),
+      existing('pools', batch.flatMap((item) => item.record.request.pool_id ?? [])),
+      existing('api_keys', batch.flatMap((item) => item.record.request.api_key_id ?? [])),
+      existing('pool_upstream_assignments', assignmentIds),
+      existing('upstream_identities', identityIds),
     ]);
     const before = batch.length;
     let detached = 0;
+    const gone = (id: string | null | undefined, present: Set<string>) => {
+      if (!id || present.has(id)) return false;
+      detached++;
+      return true;
+    };
     for (let i = batch.length - 1; i >= 0; i--) {
-      const row = batch[i]!.record.request;
-      if ((row.pool_id && !pools.has(row.pool_id)) || (row.api_key_id && !keys.has(row.api_key_id))) {
-        this.#open.delete(row.id);
+      const item = batch[i]!;
+      const { request, ledger } = item.record;
+      if ((request.pool_id && !pools.has(request.pool_id)) || (request.api_key_id && !keys.has(request.api_key_id))) {
+        this.#open.delete(request.id);
         batch.splice(i, 1);
         continue;
       }
-      if (row.pool_upstream_assignment_id && !assignments.has(row.pool_upstream_assignment_id)) (row.pool_upstream_assignment_id = null), detached++;
-      if (row.upstream_identity_id && !identities.has(row.upstream_identity_id)) (row.upstream_identity_id = null), detached++;
+      if (gone(request.pool_upstream_assignment_id, assignments)) request.pool_upstream_assignment_id = null;
+      if (gone(request.upstream_identity_id, identities)) request.upstream_identity_id = null;
+      if (ledger && gone(ledger.assignmentId, assignments)) ledger.assignmentId = null;
+      if (ledger && gone(ledger.identityId, identities)) ledger.identityId = null;
+      for (const attempt of item.kind === 'finished' ? item.record.attempts : []) {
+        if (gone(attempt.pool_upstream_assignment_id, assignments)) attempt.pool_upstream_assignment_id = null;
+        if (gone(attempt.upstream_identity_id, identities)) attempt.upstream_identity_id = null;
+      }
     }
     const dropped = before - batch.length;
     if (dropped) this.#log.info({ dropped }, 'request logs of deleted keys or pools discarded');

@@ -73,7 +73,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (services.config.forceHttps) app.addHook('onRequest', httpsRedirectHook(services.config.publicHost));
   app.addHook('onResponse', async (request, reply) => {
     if (QUIET_PATHS.has(request.url)) return;
-    request.log.info({ method: request.method, path: request.url.split('?')[0], status: reply.statusCode, duration_ms: Math.round(reply.elapsedTime) }, 'request');
+    // The route template, never the raw path: some paths carry secrets (invite tokens).
+    request.log.info({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode, duration_ms: Math.round(reply.elapsedTime) }, 'request');
   });
 
   app.setErrorHandler((error: FastifyError | PoolerError, request, reply) => {

@@ -298,6 +298,10 @@ describe('invites', () => {
     const consumed = await fetch(pageUrl);
     expect(consumed.status).toBe(410);
     expect(await consumed.text()).toContain('already used');
+    // The invite token is a bearer secret: the access log names the route, never the token.
+    const token = pageUrl.split('/').at(-1)!;
+    expect(harness.logs.some((line) => line.includes('/onboarding/invites/:token'))).toBe(true);
+    for (const line of harness.logs) expect(line).not.toContain(token);
     const consumedJson = await fetch(`${pageUrl}/status`);
     expect(((await consumedJson.json()) as { error: { code: string } }).error.code).toBe('invite_consumed');
   });

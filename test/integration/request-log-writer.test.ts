@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import type { LedgerRequest } from '../../src/accounting/index.ts';
+import { cliActor } from '../../src/audit/index.ts';
 import type { NewRequestRow } from '../../src/gateway/request-log.table.ts';
+import { removeAccount } from '../../src/upstreams/index.ts';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.ts';
 import { seedPool, startGateway, type TestGateway } from '../support/gateway.ts';
 
@@ -95,5 +97,32 @@ describe('request log writer', () => {
     expect(rows).toEqual([{ id: stays.request.id, status: 'cancelled' }]);
     const ledger = await gateway.services.db.selectFrom('ledger_entries').select('entry_kind').where('request_id', '=', stays.request.id).orderBy('entry_kind').execute();
     expect(ledger.map((row) => row.entry_kind)).toEqual(['release', 'reservation']);
+  });
+
+  test('an account deleted while its rows wait is detached from the request, its attempts and its ledger rows', async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'writer-account');
+    const account = seeded.accounts[0]!;
+    const writer = gateway.services.requestLog;
+    const record = requestOf(seeded);
+    const served = {
+      request: { ...record.request, status: 'succeeded' as const, pool_upstream_assignment_id: account.assignmentId, upstream_identity_id: account.identityId },
+      ledger: { ...record.ledger, assignmentId: account.assignmentId, identityId: account.identityId, served: true, usage: { inputTokens: 10, cachedInputTokens: 0, outputTokens: 5, reasoningTokens: 0, totalTokens: 15 } },
+    };
+    writer.reserve(served);
+    await removeAccount(gateway.services.accountDeps, cliActor(), account.assignmentId);
+    const now = new Date();
+    writer.write({
+      ...served,
+      attempts: [{ request_id: record.request.id, attempt_number: 1, pool_upstream_assignment_id: account.assignmentId, upstream_identity_id: account.identityId, model: 'gpt-5.4', transport: 'http_sse', status: 'succeeded', started_at: now, finished_at: now, upstream_status_code: 200, network_error_code: null, error_code: null, error_message: null, latency_ms: 5, usage_status: 'usage_known' }],
+    });
+    await writer.flush();
+
+    expect(writer.pending).toBe(0);
+    const row = await gateway.services.db.selectFrom('requests').select(['status', 'pool_upstream_assignment_id']).where('id', '=', record.request.id).executeTakeFirstOrThrow();
+    expect(row).toEqual({ status: 'succeeded', pool_upstream_assignment_id: null });
+    const attempts = await gateway.services.db.selectFrom('attempts').select(['pool_upstream_assignment_id', 'upstream_identity_id']).where('request_id', '=', record.request.id).execute();
+    expect(attempts).toEqual([{ pool_upstream_assignment_id: null, upstream_identity_id: null }]);
+    const ledger = await gateway.services.db.selectFrom('ledger_entries').select(['entry_kind', 'input_tokens']).where('request_id', '=', record.request.id).orderBy('entry_kind').execute();
+    expect(ledger.map((entry) => entry.entry_kind)).toEqual(['reservation', 'settlement']);
   });
 });
