@@ -43,10 +43,15 @@ const jsonMeasures = (m: UsageMeasures) => {
   return { ...e, cost_usd: Number(e.cost_usd), settled_cost_usd: Number(e.settled_cost_usd), estimated_cost_usd: Number(e.estimated_cost_usd) };
 };
 
-/** RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled. */
+/**
+ * RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled. Text that a
+ * spreadsheet would run as a formula (labels and model names come from clients) gets a leading
+ * apostrophe; numbers are left alone.
+ */
 export function csvField(value: string | number | boolean | null): string {
   if (value === null) return '';
-  const text = String(value);
+  let text = String(value);
+  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text) && !/^-?\d+(\.\d+)?$/.test(text)) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 

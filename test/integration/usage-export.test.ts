@@ -139,5 +139,7 @@ describe('usage exports', () => {
 
   test('CSV fields: commas, quotes and line breaks are quoted', () => {
     expect([csvField('a,b'), csvField('say "hi"'), csvField('two\nlines'), csvField(null), csvField(1.5), csvField(true)]).toEqual(['"a,b"', '"say ""hi"""', '"two\nlines"', '', '1.5', 'true']);
+    // Formula-looking text (labels and model names come from clients) is defused; numbers are not.
+    expect([csvField('=HYPERLINK("x")'), csvField('+1 laptop'), csvField('@sum'), csvField('-0.5'), csvField(-2), csvField('gpt-5.4')]).toEqual([`"'=HYPERLINK(""x"")"`, "'+1 laptop", "'@sum", '-0.5', '-2', 'gpt-5.4']);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { PoolerError } from '../../errors.ts';
-import { createdFile, finalizeUpload, parseBackendFileCreate, parseV1FileUpload, type UpstreamReply } from './file-bridge.ts';
+import { createdFile, isSafeUploadUrl, finalizeUpload, parseBackendFileCreate, parseV1FileUpload, type UpstreamReply } from './file-bridge.ts';
 import { imagesAnswer, imageTurnBody, MASK_NOTE, parseImageGeneration } from './images.ts';
 import { costStatus, limitUsage, refuseUsageQuery, upstreamLimits } from './key-usage.ts';
 import type { MultipartForm, UploadedFile } from './multipart.ts';
@@ -115,6 +115,26 @@ describe('file bridge', () => {
     expect(createdFile({ file_id: 'file-1', upload_url: 'https://blob/x' })).toEqual({ fileId: 'file-1', uploadUrl: 'https://blob/x' });
     expect(refusedWith(() => createdFile({ file_id: 'file-1' }))).toMatchObject({ code: 'upstream_file_bridge_invalid_response', status: 502 });
     expect(refusedWith(() => createdFile({ upload_url: 'https://blob/x' }))).toMatchObject({ code: 'upstream_file_bridge_invalid_response' });
+  });
+
+  test('the gateway PUTs file bytes only to public https upload URLs (any URL for a plain-http development upstream)', () => {
+    const production = 'https://chatgpt.com';
+    expect(isSafeUploadUrl('https://files.oaiusercontent.com/file-1?sig=x', production)).toBe(true);
+    expect(isSafeUploadUrl('https://8.8.8.8/upload', production)).toBe(true);
+    for (const blocked of [
+      'http://files.oaiusercontent.com/file-1',
+      'https://169.254.169.254/latest/meta-data',
+      'https://127.0.0.1:9000/x',
+      'https://10.1.2.3/x',
+      'https://192.168.1.1/x',
+      'https://localhost/x',
+      'https://[::1]/x',
+      'https://[::ffff:127.0.0.1]/x',
+      'https://user:pw@files.example.com/x',
+      'not a url',
+    ]) expect(isSafeUploadUrl(blocked, production), blocked).toBe(false);
+    expect(isSafeUploadUrl('http://127.0.0.1:4010/upload/file-1', 'http://127.0.0.1:4010')).toBe(true);
+    expect(isSafeUploadUrl('file:///etc/passwd', 'http://127.0.0.1:4010')).toBe(false);
   });
 
   test('finalize re-polls every 250 ms while retry, within 30 s', async () => {

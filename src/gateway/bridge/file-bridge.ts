@@ -1,3 +1,4 @@
+import { BlockList, isIP } from 'node:net';
 import { PoolerError } from '../../errors.ts';
 import type { AccountCall } from '../dispatch.ts';
 import { isMultipartBody, singleField, singleFile, UPLOAD_FILE_LIMIT, type MultipartForm, type UploadedFile } from './multipart.ts';
@@ -37,6 +38,32 @@ export function parseBackendFileCreate(body: unknown): FileCreate {
 export function parseFileId(value: string): string {
   if (!FILE_ID.test(value)) throw new PoolerError('invalid_request', 'file id is invalid', { param: 'file_id' });
   return value;
+}
+
+// Where the gateway itself PUTs a client's bytes: never loopback, private or link-local addresses
+// (cloud metadata services, cluster-internal endpoints) and only https, unless the upstream itself
+// is plain http (a local development or test upstream).
+const INTERNAL_ADDRESSES = new BlockList();
+for (const [network, prefix] of [['127.0.0.0', 8], ['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16], ['169.254.0.0', 16], ['100.64.0.0', 10], ['0.0.0.0', 8]] as const) INTERNAL_ADDRESSES.addSubnet(network, prefix, 'ipv4');
+for (const [network, prefix] of [['::1', 128], ['fc00::', 7], ['fe80::', 10], ['::', 128]] as const) INTERNAL_ADDRESSES.addSubnet(network, prefix, 'ipv6');
+
+/** Whether the gateway may send a client's file bytes to the upload URL the upstream returned. */
+export function isSafeUploadUrl(uploadUrl: string, upstreamBaseUrl: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(uploadUrl);
+  } catch {
+    return false;
+  }
+  if (new URL(upstreamBaseUrl).protocol === 'http:') return url.protocol === 'http:' || url.protocol === 'https:';
+  if (url.protocol !== 'https:' || url.username || url.password) return false;
+  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (host === 'localhost' || host.endsWith('.localhost')) return false;
+  const family = isIP(host);
+  if (family === 0) return true;
+  const mapped = family === 6 ? /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(host)?.[1] : undefined;
+  if (mapped) return !INTERNAL_ADDRESSES.check(mapped, 'ipv4');
+  return !INTERNAL_ADDRESSES.check(host, family === 4 ? 'ipv4' : 'ipv6');
 }
 
 /** The create answer must name the file and where its bytes go; anything else is a 502. */

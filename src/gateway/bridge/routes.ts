@@ -9,7 +9,7 @@ import type { ClientRelay } from '../client-relay.ts';
 import { dispatchToPool, type DispatchPlan, type GatewayDeps } from '../dispatch.ts';
 import { upstreamResponsesBody } from '../responses-body.ts';
 import { redactV1Error } from '../translate/index.ts';
-import { createdFile, finalized, finalizePath, finalizeUpload, parseBackendFileCreate, parseFileId, parseV1FileUpload, type FinalizeClock } from './file-bridge.ts';
+import { createdFile, isSafeUploadUrl, finalized, finalizePath, finalizeUpload, parseBackendFileCreate, parseFileId, parseV1FileUpload, type FinalizeClock } from './file-bridge.ts';
 import { listFileObjects, ownedFileObject, parseFileListQuery, recordFileObject } from './file-objects.ts';
 import { imagesRelay, imageTurnBody, parseImageEdit, parseImageGeneration, type ImageRequest } from './images.ts';
 import { keyUsage, refuseUsageQuery } from './key-usage.ts';
@@ -234,6 +234,9 @@ export function registerV1BridgeRoutes(scope: FastifyInstance, ctx: BridgeContex
       relay: redactingRelay(),
       answer: async (payload, account, signal) => {
         const created = createdFile(payload);
+        if (!isSafeUploadUrl(created.uploadUrl, services.config.upstreamBaseUrl)) {
+          throw new PoolerError('upstream_file_bridge_invalid_response', 'upstream file creation returned an upload_url the gateway does not send files to');
+        }
         services.routing.rememberOwner(created.fileId, account.assignmentId);
         // The upload URL is a storage URL, not the ChatGPT API: no account credentials go there.
         const put = await undiciRequest(created.uploadUrl, {
