@@ -49,9 +49,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id);
   });
   // Shutdown waits for these (streams included) before it stops listening; websocket upgrades
-  // are drained by their own owners, not counted here.
+  // are drained by their own owners and live views never end, so neither is counted here.
   app.addHook('onRequest', async (request, reply) => {
-    if (request.headers.upgrade) return;
+    if (request.headers.upgrade || request.routeOptions.config?.longLived) return;
     drain.requestStarted();
     reply.raw.once('close', () => drain.requestEnded());
   });

@@ -2,6 +2,16 @@ import { existsSync } from 'node:fs';
 import type { FastifyRequest } from 'fastify';
 import { PoolerError } from '../errors.ts';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * An open-ended response (a live view) that never finishes on its own: shutdown does not wait
+     * for it; the connection is closed after the grace period and the client reconnects elsewhere.
+     */
+    longLived?: boolean;
+  }
+}
+
 /**
  * Draining is sticky: once started (SIGTERM, the `drain` command or the marker file) readiness stays
  * 503 and new gateway requests and long-lived sessions are refused. The HTTP requests still being

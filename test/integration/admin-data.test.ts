@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.ts';
 import { AdminClient, bootstrapOwnerClient, OWNER_PASSWORD, startAdminHarness, totpCodeFor, type AdminHarness } from '../support/admin.ts';
 
@@ -91,6 +91,8 @@ describe('accounts, keys and the live request log', () => {
         });
         expect(response.status).toBe(200);
         await response.text();
+        // The live view is open-ended: shutdown does not wait for it (only the finished gateway request was counted).
+        await vi.waitFor(() => expect(harness.drain.inFlight).toBe(0), { timeout: 2_000, interval: 20 });
       },
     );
     expect(event?.data).toMatchObject({ pool_id: pool.id, status: 'succeeded', model: expect.stringContaining('gpt'), account_id: account.id });

@@ -18,6 +18,7 @@ export type AdminHarness = {
   /** Every log line the app wrote (level info and up), raw JSON text. */
   logs: string[];
   url: string;
+  drain: DrainState;
   close(): Promise<void>;
 };
 
@@ -41,7 +42,8 @@ export async function startAdminHarness(options: { upstream?: FakeUpstream; list
   await migrateToLatest(handle.db);
   const services = createServices(config, handle, log);
   await services.listen();
-  const app = await buildApp({ services, drain: new DrainState(null), version: 'test', connectionCloseGraceMs: 200 });
+  const drain = new DrainState(null);
+  const app = await buildApp({ services, drain, version: 'test', connectionCloseGraceMs: 200 });
   let url = '';
   if (options.listen) {
     await app.listen({ host: '127.0.0.1', port: 0 });
@@ -54,6 +56,7 @@ export async function startAdminHarness(options: { upstream?: FakeUpstream; list
     db: handle.db,
     logs,
     url,
+    drain,
     async close() {
       await app.close();
       await services.close();

@@ -52,7 +52,7 @@ export function registerRequestLogRoutes(app: FastifyInstance, services: Service
    * operator's Pools, as `event: request_log`. Polls the database once a second; ends when the
    * session does.
    */
-  app.get('/request-logs/stream', async (request, reply) => {
+  app.get('/request-logs/stream', { config: { longLived: true } }, async (request, reply) => {
     const query = parseInput(z.object({ pool_id: UUID.optional() }), request.query);
     const scope = scopeOf(request);
     const { poolId } = await readScope(services, scope, query.pool_id);
