@@ -28,6 +28,9 @@ export const ERROR_CATALOGUE = {
   forbidden: { status: 403, message: 'not allowed' },
   model_not_allowed: { status: 403, message: 'model is not allowed for this api key' },
   api_key_policy_limit_exceeded: { status: 400, message: 'api key policy limit exceeded' },
+  reasoning_effort_not_allowed: { status: 400, message: 'reasoning effort is not available for this API key' },
+  // A key policy that contradicts itself (control-plane spec §6.2): nothing is saved.
+  invalid_policy: { status: 400, message: 'the api key policy is not consistent' },
   not_found: { status: 404, message: 'not found' },
   pool_not_found: { status: 404, message: 'pool does not exist or is not active' },
   unsupported_endpoint: { status: 404, message: 'unsupported endpoint' },

@@ -40,6 +40,11 @@ export class KeyPolicyGate {
     await notifier.subscribe(API_KEY_CHANNEL, () => this.#policies.clear());
   }
 
+  /** Drops a key's cached limits now (the process that changed them must not wait for its own NOTIFY). */
+  invalidate(apiKeyId: string): void {
+    this.#policies.delete(apiKeyId);
+  }
+
   /** Admits a request or throws the limit error; the returned function marks it finished. */
   async admit(apiKeyId: string, model: string, request: PolicyRequest): Promise<() => void> {
     const policy = await this.#policyFor(apiKeyId);

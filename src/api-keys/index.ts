@@ -4,3 +4,5 @@ export type { ApiKeyDeps, ApiKeyEdit, StatusChange } from './lifecycle.ts';
 export type { ApiKey, MintedApiKey } from './service.ts';
 export { ApiKeyCache } from './key-cache.ts';
 export type { AuthenticatedKey, KeySurface } from './key-cache.ts';
+export { changedPolicyFields, checkModelPolicy, effortRank, mergeModelPolicy, modelModeOf, modelPolicyOf, normalizeEffort, parseModelPolicyEdit, OPEN_POLICY, REASONING_EFFORTS, SERVICE_TIERS } from './model-policy.ts';
+export type { ModelMode, ModelPolicy, ModelPolicyEdit, ReasoningEffort, ServiceTier } from './model-policy.ts';

@@ -1,6 +1,7 @@
 import { digestMatches, parsePresentedKey } from '../crypto/index.ts';
 import type { Db, Notifier } from '../db/index.ts';
 import { PoolerError, type PoolerCode } from '../errors.ts';
+import { modelPolicyOf, type ModelPolicy } from './model-policy.ts';
 import { API_KEY_CHANNEL } from './service.ts';
 
 /** What the hot path needs to know about an authenticated key. */
@@ -11,6 +12,11 @@ export type AuthenticatedKey = {
   poolSlug: string;
   v1Enabled: boolean;
   allowedModels: string[] | null;
+  /**
+   * Enforced model, reasoning policy and service tier, applied per request by the gateway. Always
+   * set by authenticate(); optional only for keys built by hand (tests, older peers): absent = open.
+   */
+  policy?: ModelPolicy;
 };
 
 type CacheEntry = {
@@ -26,6 +32,7 @@ type CacheEntry = {
     poolActive: boolean;
     v1Enabled: boolean;
     allowedModels: string[] | null;
+    policy: ModelPolicy;
   } | null;
 };
 
@@ -78,7 +85,7 @@ export class ApiKeyCache {
     if (row.status !== 'active') throw fail('api_key_inactive');
     if (row.expiresAt !== null && row.expiresAt <= this.#now()) throw fail('api_key_expired');
     this.#touch(row.id);
-    return { id: row.id, prefix: row.prefix, poolId: row.poolId, poolSlug: row.poolSlug, v1Enabled: row.v1Enabled, allowedModels: row.allowedModels };
+    return { id: row.id, prefix: row.prefix, poolId: row.poolId, poolSlug: row.poolSlug, v1Enabled: row.v1Enabled, allowedModels: row.allowedModels, policy: row.policy };
   }
 
   async #lookup(prefix: string): Promise<CacheEntry> {
@@ -104,6 +111,10 @@ export class ApiKeyCache {
         'api_keys.status',
         'api_keys.expires_at',
         'api_keys.allowed_model_identifiers',
+        'api_keys.enforced_model_identifier',
+        'api_keys.maximum_reasoning_effort',
+        'api_keys.enforced_reasoning_effort',
+        'api_keys.enforced_service_tier',
         'pools.id as pool_id',
         'pools.slug as pool_slug',
         'pools.status as pool_status',
@@ -124,7 +135,9 @@ export class ApiKeyCache {
             poolSlug: row.pool_slug,
             poolActive: row.pool_status === 'active',
             v1Enabled: row.v1_compatibility_enabled ?? true,
-            allowedModels: row.allowed_model_identifiers,
+            // Lowercased: requests are matched case-insensitively.
+            allowedModels: modelPolicyOf(row).allowedModels,
+            policy: modelPolicyOf(row),
           }
         : null,
     };

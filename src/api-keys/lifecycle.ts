@@ -8,7 +8,9 @@ import { recordAudit, type Actor } from '../audit/index.ts';
 import { mintPoolApiKey } from '../crypto/index.ts';
 import { API_KEY_CHANNEL, jsonb, type Db, type Notifier, type Tx } from '../db/index.ts';
 import { PoolerError, invalidInput } from '../errors.ts';
+import { findPool } from '../pools/index.ts';
 import type { ApiKeyRow, ApiKeyStatus } from './api-key.table.ts';
+import { changedPolicyFields, mergeModelPolicy, modelPolicyColumns, modelPolicyOf, type ModelPolicyEdit } from './model-policy.ts';
 import { apiKeyRefColumn, parseExpiry, toApiKey, type ApiKey, type MintedApiKey } from './service.ts';
 
 export type ApiKeyDeps = { db: Db; notifier: Notifier };
@@ -38,7 +40,10 @@ async function lockKey(tx: Tx, ref: string): Promise<ApiKeyRow> {
   return row;
 }
 
-/** The key holder's Observatory sessions end whenever the key stops being usable as it was (§6.2). */
+/**
+ * The key holder's Observatory sessions end whenever the key stops being usable as it was (§6.2).
+ * Same statement as observatory's deleteObservatorySessions; not imported, as observatory imports this domain.
+ */
 async function endDashboardSessions(tx: Tx, keyId: string): Promise<void> {
   await sql`DELETE FROM api_key_dashboard_sessions WHERE api_key_id = ${keyId}`.execute(tx);
 }
@@ -106,6 +111,10 @@ export type ApiKeyEdit = {
   expiresAt?: unknown;
   notes?: unknown;
   status?: unknown;
+  /** Model access, enforced model, reasoning and service tier (see model-policy.ts); absent = unchanged. */
+  policy?: ModelPolicyEdit;
+  /** Another Pool (slug or id) to move the key to; the caller checked the operator may manage keys in both. */
+  pool?: string;
 };
 
 type ParsedEdit = { label?: string | null; expiresAt?: Date | null; notes?: string | null; status?: ApiKeyStatus };
@@ -131,21 +140,32 @@ export function parseApiKeyEdit(input: ApiKeyEdit, now = new Date()): ParsedEdit
 }
 
 /**
- * Edits name, expiry, notes and status in one audited change (`api_key.update` with the changed
- * field names). Nothing changed = nothing written. A revoked key refuses every edit.
+ * Edits name, expiry, notes, status, model policy and Pool in one audited change (`api_key.update`
+ * with the changed field names). Nothing changed = nothing written. A revoked key refuses every
+ * edit; an inconsistent policy (`invalid_policy`) changes nothing. Moving to another Pool ends the
+ * key's Observatory sessions (spec §6.2).
  */
 export async function updateApiKey(deps: ApiKeyDeps, actor: Actor, ref: string, input: ApiKeyEdit): Promise<ApiKey> {
   const edit = parseApiKeyEdit(input);
+  const target = input.pool === undefined ? null : await findPool(deps.db, input.pool);
   const row = await deps.db.transaction().execute(async (tx) => {
     const current = await lockKey(tx, ref);
     if (current.status === 'revoked') throw revokedKey();
     const before = toApiKey(current);
+    const policy = input.policy === undefined ? before.policy : mergeModelPolicy(before.policy, input.policy);
     const changed: string[] = [];
     if (edit.label !== undefined && edit.label !== before.label) changed.push('label');
     if (edit.notes !== undefined && edit.notes !== before.notes) changed.push('notes');
     if (edit.expiresAt !== undefined && (edit.expiresAt?.getTime() ?? null) !== (before.expiresAt?.getTime() ?? null)) changed.push('expires_at');
     const statusChange = edit.status === undefined ? ({ kind: 'noop' } as const) : planStatusChange(current.status, edit.status);
     if (statusChange.kind === 'apply') changed.push('status');
+    const policyChanges = changedPolicyFields(modelPolicyOf(current), policy);
+    changed.push(...policyChanges);
+    const moves = target !== null && target.id !== current.pool_id;
+    if (moves) {
+      if (target.status !== 'active') throw new PoolerError('conflict', `pool ${target.slug} is ${target.status}; keys can only move to an active pool`, { param: 'pool_id' });
+      changed.push('pool_id');
+    }
     if (changed.length === 0) return current;
     const now = new Date();
     const updated = await tx
@@ -154,26 +174,24 @@ export async function updateApiKey(deps: ApiKeyDeps, actor: Actor, ref: string, 
         ...(changed.includes('label') ? { display_name: edit.label ?? null } : {}),
         ...(changed.includes('expires_at') ? { expires_at: edit.expiresAt ?? null } : {}),
         ...(changed.includes('notes') ? { metadata: jsonb({ ...current.metadata, notes: edit.notes ?? null }) } : {}),
+        ...(policyChanges.length > 0 ? modelPolicyColumns(policy) : {}),
+        ...(moves ? { pool_id: target.id } : {}),
         ...(statusChange.kind === 'apply' ? statusColumns(current, edit.status!, now) : { updated_at: now }),
       })
       .where('id', '=', current.id)
       .returningAll()
       .executeTakeFirstOrThrow();
-    if (statusChange.kind === 'apply' && leavesActive(edit.status!)) await endDashboardSessions(tx, current.id);
-    await recordAudit(tx, {
-      actor,
-      action: 'api_key.update',
-      poolId: current.pool_id,
-      targetType: 'api_key',
-      targetId: current.id,
-      details: {
-        key_prefix: current.key_prefix,
-        changed_fields: changed,
-        label: updated.display_name,
-        expires_at: updated.expires_at?.toISOString() ?? null,
-        ...(statusChange.kind === 'apply' ? { previous_status: current.status, new_status: updated.status } : {}),
-      },
-    });
+    if ((statusChange.kind === 'apply' && leavesActive(edit.status!)) || moves) await endDashboardSessions(tx, current.id);
+    const details = {
+      key_prefix: current.key_prefix,
+      changed_fields: changed,
+      label: updated.display_name,
+      expires_at: updated.expires_at?.toISOString() ?? null,
+      ...(statusChange.kind === 'apply' ? { previous_status: current.status, new_status: updated.status } : {}),
+      ...(policyChanges.length > 0 ? { policy: modelPolicyOf(updated) } : {}),
+      ...(moves ? { previous_pool_id: current.pool_id, pool_id: target.id } : {}),
+    };
+    await recordAudit(tx, { actor, action: 'api_key.update', poolId: updated.pool_id, targetType: 'api_key', targetId: current.id, details });
     return updated;
   });
   await deps.notifier.publish(API_KEY_CHANNEL, row.key_prefix);

@@ -4,6 +4,7 @@ import { API_KEY_CHANNEL, isUuid, jsonb, type Db, type Notifier } from '../db/in
 import { PoolerError, invalidInput } from '../errors.ts';
 import { findPool } from '../pools/index.ts';
 import type { ApiKeyRow, ApiKeyStatus } from './api-key.table.ts';
+import { modelPolicyOf, type ModelPolicy } from './model-policy.ts';
 
 export { API_KEY_CHANNEL };
 
@@ -21,6 +22,9 @@ export type ApiKey = {
   lastUsedAt: Date | null;
   revokedAt: Date | null;
   createdAt: Date;
+  dashboardAccess: boolean;
+  /** Models, enforced model, reasoning and service tier (limits live in the policy bindings). */
+  policy: ModelPolicy;
 };
 
 export type MintedApiKey = { apiKey: ApiKey; key: string };
@@ -41,6 +45,8 @@ export function toApiKey(row: ApiKeyRow, now = new Date()): ApiKey {
     lastUsedAt: row.last_used_at,
     revokedAt: row.revoked_at,
     createdAt: row.created_at,
+    dashboardAccess: row.dashboard_access,
+    policy: modelPolicyOf(row),
   };
 }
 

@@ -12,5 +12,16 @@ export type OperatorDeps = { db: Db; notifier: Notifier; accountDeps: AccountDep
  */
 export type OperatorDepsProvider = (request: { stdin: StdinNeed }) => Promise<OperatorDeps>;
 
+/** What another operator command printed, and how it exited (0 success, 1 failure, 2 usage). */
+export type InvokeResult = { exitCode: number; stdout: string; stderr: string };
+
+/**
+ * Runs another operator command line where this process runs its commands: here on the database
+ * it opened, or inside the server holding the embedded database. Output is captured, not printed.
+ * Lets an interactive command (`accounts login`) stay in the operator's terminal while each step
+ * it takes is a short command that completes at once.
+ */
+export type OperatorInvoker = (argv: readonly string[], stdin?: string | null) => Promise<InvokeResult>;
+
 /** Handed to each command group: parse and format there, do the work in the domain services. */
-export type OperatorContext = { io: CliIo; deps(): Promise<OperatorDeps> };
+export type OperatorContext = { io: CliIo; deps(): Promise<OperatorDeps>; invoke: OperatorInvoker };

@@ -7,7 +7,7 @@ export const OPERATOR_GROUP_DESCRIPTIONS = {
   pools: 'create, list, rename and delete pools',
   accounts: 'import, sign in (login, reauth), list, disable, enable and remove upstream ChatGPT accounts',
   invites: 'invite account owners to add their ChatGPT account to a pool',
-  keys: 'create, list, pause, resume, rotate, edit, revoke and delete Pool API keys',
+  keys: 'create, list, pause, resume, rotate, update (models, reasoning, service tier, pool), limit, revoke and delete Pool API keys',
   operators: 'manage admin UI operators (bootstrap the instance owner)',
   pricing: 'import the model pricing feed, show and list model prices',
   usage: 'requests, tokens and cost per day, key, account or model',

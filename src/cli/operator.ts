@@ -2,9 +2,9 @@ import type { Command } from 'commander';
 import { createLogger } from '../http/logger.ts';
 import { registerAccountCommands } from './accounts.ts';
 import { CommanderError, commanderExitCode, newProgram } from './commander.ts';
-import type { OperatorContext, OperatorDeps, OperatorDepsProvider } from './context.ts';
+import type { OperatorContext, OperatorDeps, OperatorDepsProvider, OperatorInvoker } from './context.ts';
 import { errorLine, exitCodeOf } from './errors.ts';
-import { EXIT_OK, type CliIo, type StdinNeed } from './io.ts';
+import { bufferedIo, EXIT_OK, type CliIo, type StdinNeed } from './io.ts';
 import { registerInviteCommands } from './invites.ts';
 import { registerKeyCommands } from './keys.ts';
 import { registerMetricsCommands } from './metrics.ts';
@@ -41,8 +41,9 @@ export function stdinNeedOf(action: Command): StdinNeed {
   const path = `${action.parent?.name() ?? ''} ${action.name()}`;
   if (path === 'operators bootstrap') return 'line';
   if (path === 'accounts import' && action.args[0] === '-') return 'all';
-  // The browser sign-in reads the pasted callback address (a forwarding CLI sends its first stdin line).
-  if ((path === 'accounts login' || path === 'accounts reauth') && !action.opts().device) return 'line';
+  // `accounts login` / `reauth` read the pasted address themselves, in the operator's terminal:
+  // they run client-side and never forward (see account-login.ts). Only this step can take stdin.
+  if (path === 'accounts oauth-complete' && action.args[1] === '-') return 'line';
   if (path === 'pricing import' && action.args[0] === '-') return 'all';
   if (path === 'metrics set-token' && !action.opts().generate) return 'line';
   return 'none';
@@ -55,18 +56,34 @@ function withCommandLogger(deps: OperatorDeps, io: CliIo): OperatorDeps {
 }
 
 /**
+ * Runs command lines in this process, capturing their output: the invoker of a process that holds
+ * the database itself (a CLI on PostgreSQL or on an idle embedded database, or the server running a
+ * forwarded command). `getDeps` is called once per command, so it must hand out the same handle.
+ */
+export function localInvoker(getDeps: OperatorDepsProvider, cwd: string): OperatorInvoker {
+  const invoke: OperatorInvoker = async (argv, stdin = null) => {
+    const io = bufferedIo({ cwd, stdin });
+    const exitCode = await runOperatorCommand(argv, io, getDeps, invoke);
+    return { exitCode, stdout: io.out, stderr: io.err };
+  };
+  return invoke;
+}
+
+/**
  * Runs one operator command line (`pools list --json`, …) and answers its exit code. The CLI calls
  * it with the process's io and a provider that opens the database (or forwards to a running
  * server); the control listener calls it with buffers and the server's own services. Same parser,
- * same formatting, so both print exactly the same thing.
+ * same formatting, so both print exactly the same thing. `invoke` runs further command lines in
+ * the same place (default: in this process, on `getDeps`).
  */
-export async function runOperatorCommand(argv: readonly string[], io: CliIo, getDeps: OperatorDepsProvider): Promise<number> {
+export async function runOperatorCommand(argv: readonly string[], io: CliIo, getDeps: OperatorDepsProvider, invoke: OperatorInvoker = localInvoker(getDeps, io.cwd)): Promise<number> {
   const program = newProgram(io).description('codex-pooler operator commands');
   let need: StdinNeed = 'none';
   let deps: Promise<OperatorDeps> | null = null;
   const ctx: OperatorContext = {
     io,
     deps: () => (deps ??= getDeps({ stdin: need }).then((d) => withCommandLogger(d, io))),
+    invoke,
   };
   program.hook('preAction', (_root, action) => {
     need = stdinNeedOf(action);

@@ -9,7 +9,8 @@ import type { RouteClass } from '../routing/index.ts';
 import type { Services } from '../services.ts';
 import { chatJsonRelay, chatStreamRelay, v1ResponsesJsonRelay, v1ResponsesStreamRelay, type ClientRelay } from './client-relay.ts';
 import { dispatchToPool, type GatewayDeps } from './dispatch.ts';
-import { registerBackendBridgeRoutes, registerV1BridgeRoutes, type BridgeContext } from './bridge/index.ts';
+import { applyKeyPolicy, checkModelAllowed } from './key-policy.ts';
+import { registerBackendBridgeRoutes, registerV1BridgeRoutes, UploadSlots, type BridgeContext } from './bridge/index.ts';
 import { poolUsageDocument } from './usage-document.ts';
 import { registerWebsocketRoutes } from './websocket/index.ts';
 import { chatToResponsesRequest, toUpstreamResponsesRequest, toV1Models, v1GatewayError } from './translate/index.ts';
@@ -56,7 +57,7 @@ export function gatewayDeps(services: Services): GatewayDeps {
 export async function registerGatewayRoutes(app: FastifyInstance, options: { services: Services; drain: DrainState }): Promise<void> {
   const { services } = options;
   const deps = gatewayDeps(services);
-  const bridge: BridgeContext = { services, deps, admit: (request, guard, work) => admitted(services, request, guard, work) };
+  const bridge: BridgeContext = { services, deps, admit: (request, guard, work) => admitted(services, request, guard, work), uploads: new UploadSlots() };
 
   // The websocket transports authenticate before the upgrade and drain with close 1001 (runtime spec §8, §12).
   await registerWebsocketRoutes(app, {
@@ -129,11 +130,14 @@ function jsonBody(request: FastifyRequest): JsonObject {
   return body as JsonObject;
 }
 
-/** The key's model allow-list (null = every model, [] = none), then the pool catalog. */
-async function resolveModel(services: Services, key: AuthenticatedKey, requested: string): Promise<string> {
-  if (key.allowedModels !== null && !key.allowedModels.includes(requested.toLowerCase())) {
-    throw new PoolerError('model_not_allowed', 'api key is not allowed to use this model', { param: 'model' });
-  }
+/**
+ * The key's enforced model and model allow-list (null = every model, [] = none), then the pool
+ * catalog. HTTP routes pass the model applyKeyPolicy already settled; websocket turns pass the
+ * client's, so the enforced model applies there too.
+ */
+async function resolveModel(services: Services, key: AuthenticatedKey, asked: string): Promise<string> {
+  const requested = key.policy?.enforcedModel ?? asked;
+  checkModelAllowed(key, requested);
   const catalog = await services.routing.catalog(key.poolId);
   const entry = catalog.models.get(requested.toLowerCase());
   if (entry) return entry.upstreamModelId;
@@ -165,9 +169,10 @@ function registerBackendRoutes(scope: FastifyInstance, services: Services, deps:
   const responses = async (request: FastifyRequest, reply: FastifyReply) => {
     const key = request.poolKey!;
     const body = jsonBody(request);
-    const requestedModel = requireModel(body);
+    const policed = applyKeyPolicy(key, body, requireModel(body));
+    const requestedModel = policed.model;
     const upstreamModel = await resolveModel(services, key, requestedModel);
-    const upstreamBody = upstreamResponsesBody(body, upstreamModel);
+    const upstreamBody = upstreamResponsesBody(policed.body, upstreamModel);
     const stream = upstreamBody.stream === true;
     const catalog = await catalogBody(services, key.poolId);
     const bytes = Buffer.from(JSON.stringify(upstreamBody));
@@ -192,9 +197,10 @@ function registerBackendRoutes(scope: FastifyInstance, services: Services, deps:
   const compact = async (request: FastifyRequest, reply: FastifyReply) => {
     const key = request.poolKey!;
     const body = jsonBody(request);
-    const requestedModel = requireModel(body);
+    const policed = applyKeyPolicy(key, body, requireModel(body));
+    const requestedModel = policed.model;
     const upstreamModel = await resolveModel(services, key, requestedModel);
-    const compactBody = Buffer.from(JSON.stringify(upstreamCompactBody(body, upstreamModel)));
+    const compactBody = Buffer.from(JSON.stringify(upstreamCompactBody(policed.body, upstreamModel)));
     await admitted(services, request, { routeClass: 'proxy_compact', model: requestedModel, body, bytes: compactBody.length }, () => dispatchToPool(deps, key, request, reply, {
       routeClass: 'proxy_compact',
       endpoint: '/backend-api/codex/responses/compact',
@@ -230,9 +236,11 @@ type V1Plan = { body: JsonObject; clientStream: boolean; relay: (model: string) 
 /** Runs a translated /v1 request: the upstream always streams; the relay shapes what the client gets. */
 async function dispatchV1(services: Services, deps: GatewayDeps, request: FastifyRequest, reply: FastifyReply, plan: V1Plan): Promise<void> {
   const key = request.poolKey!;
-  const requestedModel = requireModel(plan.body);
+  // Chat clients name the effort `reasoning_effort`; errors point at the field they sent.
+  const policed = applyKeyPolicy(key, plan.body, requireModel(plan.body), { effortParam: plan.endpointLabel === '/v1/chat/completions' ? 'reasoning_effort' : 'reasoning.effort' });
+  const requestedModel = policed.model;
   const upstreamModel = await resolveModel(services, key, requestedModel);
-  const upstreamBody = upstreamResponsesBody({ ...plan.body, stream: true, store: false }, upstreamModel);
+  const upstreamBody = upstreamResponsesBody({ ...policed.body, stream: true, store: false }, upstreamModel);
   const routeClass = plan.clientStream ? 'proxy_stream' : 'proxy_http';
   const bytes = Buffer.from(JSON.stringify(upstreamBody));
   await admitted(services, request, { routeClass, model: requestedModel, body: plan.body, bytes: bytes.length }, () => dispatchToPool(deps, key, request, reply, {

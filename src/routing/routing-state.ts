@@ -18,9 +18,10 @@ export type PoolRoutingSettings = {
   stickyWebsocketSessions: boolean;
   promptCacheAffinity: boolean;
   v1Enabled: boolean;
+  imagesEnabled: boolean;
 };
 
-const DEFAULT_SETTINGS: PoolRoutingSettings = { strategy: 'bridge_ring', ringSize: 3, stickyHttpSessions: false, stickyWebsocketSessions: true, promptCacheAffinity: true, v1Enabled: true };
+const DEFAULT_SETTINGS: PoolRoutingSettings = { strategy: 'bridge_ring', ringSize: 3, stickyHttpSessions: false, stickyWebsocketSessions: true, promptCacheAffinity: true, v1Enabled: true, imagesEnabled: true };
 const DEMOTION_MS = 60_000;
 /** Channel carrying conversation ownership: `<sha256(id) prefix>:<assignment id>`. */
 const OWNER_CHANNEL = 'cxp_owners';
@@ -303,6 +304,7 @@ export class RoutingState {
           stickyWebsocketSessions: settingsRow.sticky_websocket_sessions,
           promptCacheAffinity: settingsRow.prompt_cache_affinity_enabled,
           v1Enabled: settingsRow.v1_compatibility_enabled,
+          imagesEnabled: settingsRow.allow_image_generation,
         }
       : DEFAULT_SETTINGS;
     // Which models each account advertised when its catalog was read (identity id → models).

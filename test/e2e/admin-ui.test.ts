@@ -278,6 +278,17 @@ describe('admin UI, end to end', () => {
     expect((await call(key)).status).toBe(401);
     expect(await call(rotated)).toMatchObject({ status: 200, body: expect.stringContaining('response.completed') });
 
+    // Models and limits in the edit dialog: a requests-per-minute limit, then listed on the key's page.
+    await page.getByRole('button', { name: 'Actions for e2e' }).click();
+    await page.getByRole('menuitem', { name: 'Edit' }).click();
+    await dialog.getByRole('group', { name: 'Models and limits' }).waitFor();
+    await dialog.getByLabel('Requests per minute (all models)').fill('1000');
+    await shot(page, '10c-api-key-models-and-limits');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await page.getByRole('link', { name: 'e2e', exact: true }).click();
+    await page.getByTestId('observatory-limits').getByRole('row').filter({ hasText: 'every model' }).filter({ hasText: '1,000' }).waitFor();
+
     await nav(page, 'Overview').click();
     await page.getByTestId('overview-requests-chart').locator('path.recharts-area-curve').first().waitFor();
     await page.getByRole('cell', { name: /e2e-account@example.com/ }).waitFor();

@@ -355,6 +355,107 @@ describe('command line', () => {
     expect(io.err).toContain('approved');
   });
 
+  test('oauth-start, oauth-complete and oauth-poll each answer JSON at once, so a script can sign in', async () => {
+    const pool = await newPool();
+    const accountId = await newUpstreamAccount();
+    const start = interactiveIo(() => null);
+    expect(await run(['accounts', 'oauth-start', '--pool', pool.slug, '--json'], start)).toBe(0);
+    const started = JSON.parse(start.out);
+    expect(started).toMatchObject({ flow: { kind: 'browser', purpose: 'link', status: 'pending', pool_id: pool.id, user_code: null }, authorize_url: expect.stringContaining('/oauth/authorize?') });
+    expect(new Date(started.flow.expires_at).getTime()).toBeGreaterThan(Date.now());
+    // `-` reads the address from stdin (kept out of the process list).
+    const callback = upstream.approveAuthorization(started.authorize_url, accountId);
+    const complete = interactiveIo(() => `${callback}\n`);
+    expect(await run(['accounts', 'oauth-complete', started.flow.id, '-', '--json'], complete)).toBe(0);
+    expect(JSON.parse(complete.out)).toMatchObject({ status: 'completed', created: true, flow: { id: started.flow.id, status: 'completed' }, account: { pool: pool.slug, state: 'active', email: `${accountId}@example.com` } });
+    expect(complete.out).not.toContain(upstream.refreshTokenOf(accountId));
+
+    const other = await newUpstreamAccount();
+    const device = interactiveIo(() => null);
+    expect(await run(['accounts', 'oauth-start', '--pool', pool.slug, '--device', '--json'], device)).toBe(0);
+    const flow = JSON.parse(device.out).flow;
+    expect(flow).toMatchObject({ kind: 'device', status: 'pending', interval_seconds: 5, verification_url: `${upstream.url}/codex/device`, user_code: expect.stringMatching(/^[0-9A-F]{4}-[0-9A-F]{6}$/) });
+    const poll = async () => {
+      const io = interactiveIo(() => null);
+      expect(await run(['accounts', 'oauth-poll', flow.id, '--json'], io), io.err).toBe(0);
+      return JSON.parse(io.out);
+    };
+    const pending = await poll();
+    expect(pending).toMatchObject({ status: 'pending', flow: { id: flow.id } });
+    expect(new Date(pending.flow.poll_after).getTime()).toBeGreaterThan(Date.now());
+    upstream.approveDevice(flow.user_code, other);
+    await allowPoll(flow.id);
+    expect(await poll()).toMatchObject({ status: 'completed', created: true, account: { email: `${other}@example.com`, state: 'active' } });
+
+    // Without --json the steps say what to do next.
+    const human = interactiveIo(() => null);
+    expect(await run(['accounts', 'oauth-start', '--pool', pool.slug], human)).toBe(0);
+    expect(human.out).toMatch(/^started browser sign-in [0-9a-f-]{36} \(expires /);
+    expect(human.out).toContain('codex-pooler accounts oauth-complete ');
+  });
+
+  test('the steps refuse bad input with a clear reason: usage 2, failures 1', async () => {
+    const pool = await newPool();
+    const neither = interactiveIo(() => null);
+    expect(await run(['accounts', 'oauth-start', '--json'], neither)).toBe(2);
+    expect(neither.err).toBe('codex-pooler: oauth-start needs --pool (sign a new account in) or --account (re-authenticate one)\n');
+    const badId = interactiveIo(() => null);
+    expect(await run(['accounts', 'oauth-poll', 'not-a-flow'], badId)).toBe(1);
+    expect(badId.err).toContain('flow id must be a uuid');
+    const device = interactiveIo(() => null);
+    expect(await run(['accounts', 'oauth-start', '--pool', pool.slug, '--device', '--json'], device)).toBe(0);
+    const wrongKind = interactiveIo(() => null);
+    expect(await run(['accounts', 'oauth-complete', JSON.parse(device.out).flow.id, 'http://localhost:1455/auth/callback?code=x&state=y'], wrongKind)).toBe(1);
+    expect(wrongKind.err).toBe('codex-pooler: this sign-in is a device flow\n');
+    const missingPool = interactiveIo(() => null);
+    expect(await run(['accounts', 'login', '--pool', `no-such-${suffix()}`], missingPool)).toBe(1);
+    expect(missingPool.err).toMatch(/^codex-pooler: pool "no-such-[0-9a-f]+" does not exist\n$/);
+    expect(missingPool.err).not.toContain('Open this link');
+  });
+
+  test('login fails with the reason and exit 1 for an expired link and a denied device code', async () => {
+    const pool = await newPool();
+    const accountId = await newUpstreamAccount();
+    const expired = interactiveIo(() => null);
+    expired.readStdin = async () => {
+      // The operator took longer than the link lives.
+      await harness.db.updateTable('upstream_oauth_flows').set({ expires_at: new Date(Date.now() - 1000) }).where('pool_id', '=', pool.id).where('status', '=', 'pending').execute();
+      const url = /(http\S+\/oauth\/authorize\S+)/.exec(expired.err)![1]!;
+      return upstream.approveAuthorization(url, accountId);
+    };
+    expect(await run(['accounts', 'login', '--pool', pool.slug], expired)).toBe(1);
+    expect(expired.err).toMatch(/codex-pooler: this sign-in expired after 10 minutes; start a new one\n$/);
+    expect(expired.out).toBe('');
+
+    const denied = interactiveIo(() => null);
+    const write = denied.stderr;
+    denied.stderr = (text: string) => {
+      write(text);
+      const code = /^\s+([0-9A-F]{4}-[0-9A-F]{6})$/m.exec(text)?.[1];
+      if (code) upstream.denyDevice(code);
+    };
+    expect(await run(['accounts', 'login', '--pool', pool.slug, '--device'], denied)).toBe(1);
+    expect(denied.err).toMatch(/Waiting for approval \(expires [^)]+\)\ncodex-pooler: the device code was denied at ChatGPT\n$/);
+    expect((await owner.get(`/accounts?pool_id=${pool.id}`)).body.items).toHaveLength(0);
+  });
+
+  test('accounts reauth signs the same account in again and says so', async () => {
+    const pool = await newPool();
+    const accountId = await newUpstreamAccount();
+    const approve = (printed: string) => {
+      const url = /(http\S+\/oauth\/authorize\S+)/.exec(printed)?.[1];
+      return url ? upstream.approveAuthorization(url, accountId) : null;
+    };
+    const login = interactiveIo(approve);
+    expect(await run(['accounts', 'login', '--pool', pool.slug, '--json'], login)).toBe(0);
+    const account = JSON.parse(login.out);
+    const reauth = interactiveIo(approve);
+    expect(await run(['accounts', 'reauth', account.id], reauth)).toBe(0);
+    expect(reauth.out).toMatch(new RegExp(`^re-authenticated account ${account.id} \\(${accountId}@example\\.com\\) in pool ${pool.slug}\n`));
+    const relinks = await harness.db.selectFrom('upstream_oauth_flows').select(['purpose', 'status']).where('pool_id', '=', pool.id).orderBy('created_at').execute();
+    expect(relinks).toEqual([{ purpose: 'link', status: 'completed' }, { purpose: 'relink', status: 'completed' }]);
+  });
+
   test('invites create, list --json and revoke', async () => {
     const pool = await newPool();
     const io = interactiveIo(() => null);

@@ -4,7 +4,7 @@
  */
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import { revokeApiKey } from '../../src/api-keys/index.ts';
+import { pauseApiKey, revokeApiKey, updateApiKey } from '../../src/api-keys/index.ts';
 import { cliActor } from '../../src/audit/index.ts';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.ts';
 import { seedPool, startGateway, type TestGateway } from '../support/gateway.ts';
@@ -95,8 +95,9 @@ describe('native backend websocket (GET /backend-api/codex/responses)', () => {
       expect(Number(row.total_tokens)).toBeGreaterThan(0);
     }
     expect(rows.map((r) => (r.request_metadata as { websocket: { reused: boolean } }).websocket.reused)).toEqual([false, true, true]);
-    const ledger = await gateway.services.db.selectFrom('ledger_entries').select(['request_id']).where('request_id', 'in', rows.map((r) => r.id)).execute();
-    expect(new Set(ledger.map((l) => l.request_id)).size).toBe(3);
+    // Each turn was reserved before its upstream call, then settled.
+    const ledger = await gateway.services.db.selectFrom('ledger_entries').select(['request_id', 'entry_kind']).where('request_id', 'in', rows.map((r) => r.id)).execute();
+    for (const row of rows) expect(ledger.filter((l) => l.request_id === row.id).map((l) => l.entry_kind).sort()).toEqual(['reservation', 'settlement']);
 
     const metrics = await gateway.services.metrics.registry.getSingleMetricAsString('codex_pooler_gateway_websocket_turn_count');
     expect(metrics).toMatch(/codex_pooler_gateway_websocket_turn_count\{surface="backend",outcome="succeeded"\} [1-9]/);
@@ -173,6 +174,93 @@ describe('native backend websocket (GET /backend-api/codex/responses)', () => {
     ]);
   });
 
+  test('a first-event invalid_api_key on an open socket refreshes the token once and retries the same account', async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'ws-auth-event');
+    const account = seeded.accounts[0]!;
+    const socket = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+    socket.send(turn('first'));
+    await socket.turn(0);
+    const connections = upstream.websocketConnections;
+    const refreshes = upstream.tokenCalls;
+    upstream.script(account.accountId, { kind: 'auth-error-event', code: 'invalid_api_key', on: 'websocket' });
+    const from = socket.frames.length;
+    socket.send(turn('second'));
+    const frames = await socket.turn(from);
+    // The client sees one clean turn: no error frame, one metadata frame.
+    expect(frames.map((f) => f.type)).not.toContain('error');
+    expect(frames.filter((f) => f.type === 'codex.response.metadata')).toHaveLength(1);
+    expect(frames.at(-1)!.type).toBe('response.completed');
+    expect(upstream.tokenCalls).toBe(refreshes + 1);
+    expect(upstream.websocketConnections).toBe(connections + 1);
+    const sent = upstreamWsTurns(account.accountId).slice(-2);
+    expect(sent[0]!.headers.authorization).not.toBe(sent[1]!.headers.authorization);
+    socket.close();
+    const rows = await rowsFor(seeded.apiKey.id);
+    expect(rows.map((r) => r.status)).toEqual(['succeeded', 'succeeded']);
+    const attempts = await gateway.services.db.selectFrom('attempts').select(['attempt_number', 'status', 'error_code', 'pool_upstream_assignment_id']).where('request_id', '=', rows[1]!.id).orderBy('attempt_number').execute();
+    expect(attempts).toEqual([
+      { attempt_number: 1, status: 'retryable_failed', error_code: 'invalid_api_key', pool_upstream_assignment_id: account.assignmentId },
+      { attempt_number: 2, status: 'succeeded', error_code: null, pool_upstream_assignment_id: account.assignmentId },
+    ]);
+  });
+
+  test('a second token rejection in the same turn is relayed: the refresh happens once', async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'ws-auth-twice');
+    const account = seeded.accounts[0]!;
+    upstream.script(account.accountId, { kind: 'auth-error-event', code: 'invalid_authentication', on: 'websocket' });
+    upstream.script(account.accountId, { kind: 'auth-error-event', code: 'invalid_authentication', on: 'websocket' });
+    const refreshes = upstream.tokenCalls;
+    const socket = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+    socket.send(turn('rejected twice'));
+    const frames = await socket.turn(0);
+    expect(frames.at(-1)).toMatchObject({ type: 'error', status: 401, error: { code: 'invalid_authentication' } });
+    expect(upstream.tokenCalls).toBe(refreshes + 1);
+    expect(upstreamWsTurns(account.accountId)).toHaveLength(2);
+    socket.close();
+  });
+
+  test('an account whose token cannot be refreshed after a rejection fails the turn with an error frame', async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'ws-auth-reauth');
+    const account = seeded.accounts[0]!;
+    const socket = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+    socket.send(turn('first'));
+    await socket.turn(0);
+    upstream.revokeRefreshToken(account.accountId);
+    upstream.script(account.accountId, { kind: 'auth-error-event', code: 'invalid_api_key', on: 'websocket' });
+    const from = socket.frames.length;
+    socket.send(turn('second'));
+    const frames = await socket.turn(from);
+    expect(frames.at(-1)).toEqual({ type: 'error', status: 502, error: { message: 'the upstream account rejected its credentials and could not be signed in again', type: 'server_error', code: 'upstream_request_failed', param: null } });
+    expect(socket.closed).toBeNull();
+    socket.close();
+    const identity = await gateway.services.db.selectFrom('upstream_identities').select(['status']).where('id', '=', account.identityId).executeTakeFirstOrThrow();
+    expect(identity.status).toBe('reauth_required');
+    const rows = await rowsFor(seeded.apiKey.id);
+    expect(rows.map((r) => r.status)).toEqual(['succeeded', 'failed']);
+  });
+
+  test('a turn whose client_metadata names a known turn state continues on that session\'s account', async () => {
+    const seeded = await seedPool(gateway, upstream, 3, 'ws-turn-state');
+    const first = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+    const turnState = String(first.headers['x-codex-turn-state']);
+    first.send(turn('first'));
+    await first.turn(0);
+    first.close();
+    const [bound] = await rowsFor(seeded.apiKey.id);
+    // New sockets without the upgrade header (each a new session, routed by its own random key)
+    // carry the turn state in the frame: every one lands on the first session's account.
+    for (let i = 0; i < 5; i++) {
+      const socket = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+      expect(socket.headers['x-codex-turn-state']).not.toBe(turnState);
+      socket.send(turn(`continued ${i}`, { client_metadata: { 'x-codex-turn-state': turnState } }));
+      expect((await socket.turn(0)).at(-1)!.type).toBe('response.completed');
+      socket.close();
+    }
+    const rows = await rowsFor(seeded.apiKey.id);
+    expect(rows).toHaveLength(6);
+    for (const row of rows) expect(row.pool_upstream_assignment_id).toBe(bound!.pool_upstream_assignment_id);
+  });
+
   test('an upstream error frame is relayed without its quota headers, and its quota evidence is kept', async () => {
     const seeded = await seedPool(gateway, upstream, 1, 'ws-429');
     const account = seeded.accounts[0]!;
@@ -208,11 +296,51 @@ describe('native backend websocket (GET /backend-api/codex/responses)', () => {
     expect(await socket.waitClosed(20_000)).toEqual({ code: 1008, reason: 'api key is no longer active' });
   });
 
+  test('a key paused while its sockets are open closes them with 1008 at once, not at the next poll', async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'ws-pause');
+    const other = await seedPool(gateway, upstream, 1, 'ws-pause-other');
+    const socket = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+    const v1 = await openSocket(wsUrl(gateway.url, '/v1/responses'), { authorization: `Bearer ${seeded.key}` });
+    const bystander = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${other.key}` });
+    socket.send(turn('before'));
+    await socket.turn(0);
+    // The periodic re-check runs 5 s after a socket opened; the notification must beat it by far.
+    const pausedAt = Date.now();
+    await pauseApiKey({ db: gateway.services.db, notifier: gateway.services.notifier }, cliActor(), seeded.apiKey.prefix);
+    expect(await socket.waitClosed(10_000)).toEqual({ code: 1008, reason: 'api key is no longer active' });
+    expect(await v1.waitClosed(10_000)).toEqual({ code: 1008, reason: 'api key is no longer active' });
+    expect(Date.now() - pausedAt).toBeLessThan(2_500);
+    // Another key's socket is untouched and still serves.
+    expect(bystander.closed).toBeNull();
+    bystander.send(turn('still here'));
+    expect((await bystander.turn(0)).at(-1)!.type).toBe('response.completed');
+    bystander.close();
+  });
+
   test('a plain GET gets 400 websocket_upgrade_required', async () => {
     const seeded = await seedPool(gateway, upstream, 1, 'ws-plain');
     const response = await fetch(`${gateway.url}/backend-api/codex/responses`, { headers: { authorization: `Bearer ${seeded.key}` } });
     expect(response.status).toBe(400);
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe('websocket_upgrade_required');
+  });
+
+  test("the key's policy applies to turns: enforced model and service tier, a refused reasoning effort is an error frame", async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'ws-policy');
+    await updateApiKey({ db: gateway.services.db, notifier: gateway.services.notifier }, cliActor(), seeded.apiKey.id, {
+      policy: { enforced_model: 'gpt-5.4-mini', maximum_reasoning_effort: 'low', service_tier: 'flex' },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const socket = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+    socket.send(turn('too much thinking', { reasoning: { effort: 'high' } }));
+    expect(await socket.turn(0)).toEqual([{ type: 'error', status: 400, error: expect.objectContaining({ code: 'reasoning_effort_not_allowed', param: 'reasoning.effort' }) }]);
+    const before = upstreamWsTurns(seeded.accounts[0]!.accountId).length;
+    socket.send(turn('allowed', { reasoning: { effort: 'low' } }));
+    const frames = await socket.turn(1);
+    expect(frames.at(-1)!.type).toBe('response.completed');
+    const sent = upstreamWsTurns(seeded.accounts[0]!.accountId);
+    expect(sent).toHaveLength(before + 1);
+    expect(sent.at(-1)!.body).toMatchObject({ model: 'gpt-5.4-mini', service_tier: 'flex', reasoning: { effort: 'low' } });
+    socket.close();
   });
 
   test('bad frames get error frames; a binary frame closes 1003', async () => {

@@ -62,6 +62,11 @@ export type ScriptedOutcome = (
   | { kind: 'stall-mid-stream'; ms: number }
   | { kind: 'refuse-connection' }
   | { kind: 'non-json' }
+  /**
+   * websocket only (script it with `on: 'websocket'`): the account's tokens stop being accepted (as when ChatGPT revokes a session) and the
+   * next `response.create` on an open socket answers a 401 error event with this code.
+   */
+  | { kind: 'auth-error-event'; code: 'invalid_api_key' | 'invalid_authentication' }
 ) & {
   /** default: ['responses', 'compact', 'websocket'] */
   on?: ScriptTarget | ScriptTarget[];
@@ -1005,6 +1010,10 @@ export class FakeUpstream {
     if (script?.kind === 'stall') await sleep(script.ms);
     if (script?.kind === 'refuse-connection') return ws.terminate();
     if (script?.kind === 'non-json') return ws.send('not json');
+    if (script?.kind === 'auth-error-event') {
+      this.expireAccessToken(acc.identity.accountId);
+      return sendError(401, { ...INVALID_KEY_BODY.error, code: script.code, param: null });
+    }
     if (script?.kind === 'status') {
       const errBody = script.body ?? defaultStatusBody(script.status, acc.planType);
       return sendError(script.status, isObject(errBody) && 'error' in errBody ? errBody.error : errBody);

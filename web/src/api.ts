@@ -111,7 +111,25 @@ export type ApiKey = {
   last_used_at: string | null;
   revoked_at: string | null;
   created_at: string;
+  dashboard_access?: boolean;
+  model_mode: 'all' | 'selected' | 'deny_all';
+  allowed_models: string[];
+  enforced_model: string | null;
+  maximum_reasoning_effort: string | null;
+  enforced_reasoning_effort: string | null;
+  service_tier: string | null;
 };
+
+/** One binding's limits (null = no limit); GET/PUT /api-keys/:id/limits. */
+export type LimitValues = {
+  max_requests_per_minute: number | null;
+  max_tokens_per_day: number | null;
+  max_tokens_per_week: number | null;
+  max_input_tokens_per_request: number | null;
+  max_output_tokens_per_request: number | null;
+};
+export type KeyLimits = { default: LimitValues | null; models: (LimitValues & { model: string })[] };
+export type PoolModels = { fetched: boolean; items: { id: string; display_name: string }[] };
 
 export type Tokens = { input: number; cached_input: number; output: number; reasoning: number; total: number };
 export type RequestLog = {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { deleteApiKey, listApiKeys, mintApiKey, pauseApiKey, resumeApiKey, revokeApiKey, rotateApiKey, updateApiKey, MAX_NOTES_LENGTH, type ApiKey } from '../../api-keys/index.ts';
+import { listKeyLimits, replaceKeyLimits, toLimitsDocument } from '../../accounting/index.ts';
+import { deleteApiKey, listApiKeys, mintApiKey, modelModeOf, pauseApiKey, resumeApiKey, revokeApiKey, rotateApiKey, updateApiKey, MAX_NOTES_LENGTH, type ApiKey, type ModelPolicyEdit } from '../../api-keys/index.ts';
 import { PoolerError } from '../../errors.ts';
 import { actorOf, authorize, can, type OperatorScope } from '../../operators/index.ts';
 import type { Services } from '../../services.ts';
@@ -21,15 +22,42 @@ export const apiKeyJson = (key: ApiKey) => ({
   last_used_at: key.lastUsedAt,
   revoked_at: key.revokedAt,
   created_at: key.createdAt,
+  dashboard_access: key.dashboardAccess,
+  // Model policy (limits: GET /api-keys/:id/limits).
+  model_mode: modelModeOf(key.policy.allowedModels),
+  allowed_models: key.policy.allowedModels ?? [],
+  enforced_model: key.policy.enforcedModel,
+  maximum_reasoning_effort: key.policy.maximumReasoningEffort,
+  enforced_reasoning_effort: key.policy.enforcedReasoningEffort,
+  service_tier: key.policy.serviceTier,
 });
 
 const LABEL = z.string().trim().max(160).nullish();
 const NOTES = z.string().trim().max(MAX_NOTES_LENGTH).nullish();
 const EXPIRES_AT = z.string().max(64).nullish();
-const EDIT = z.object({ label: LABEL, notes: NOTES, expires_at: EXPIRES_AT, status: z.enum(['active', 'paused']).optional() }).strict();
+// Policy fields are checked as a whole by the api-keys domain (invalid_request / invalid_policy).
+const POLICY_FIELDS = ['model_mode', 'allowed_models', 'enforced_model', 'maximum_reasoning_effort', 'enforced_reasoning_effort', 'service_tier'] as const;
+const EDIT = z
+  .object({
+    label: LABEL,
+    notes: NOTES,
+    expires_at: EXPIRES_AT,
+    status: z.enum(['active', 'paused']).optional(),
+    pool_id: UUID.optional(),
+    ...Object.fromEntries(POLICY_FIELDS.map((field) => [field, z.unknown().optional()])),
+  })
+  .strict();
 
 export function registerApiKeyRoutes(app: FastifyInstance, services: Services): void {
   const deps = { db: services.db, notifier: services.notifier };
+  /**
+   * Other processes drop their cached copy on the key channel's NOTIFY; this one drops it at once,
+   * so the operator's next request through this node already sees the change.
+   */
+  const forgetLocally = (key: { id: string; prefix: string }) => {
+    services.apiKeys.invalidate(key.prefix);
+    services.keyPolicies.invalidate(key.id);
+  };
 
   /** The key behind `:id`, after checking the operator may manage keys of its (active) Pool. */
   async function keyFor(scope: OperatorScope, params: unknown): Promise<string> {
@@ -66,12 +94,43 @@ export function registerApiKeyRoutes(app: FastifyInstance, services: Services): 
     return reply.code(201).send({ api_key: apiKeyJson(minted.apiKey), key: minted.key });
   });
 
-  // Name, expiry, notes, pause/resume in one audited edit; absent fields stay, null clears.
+  // Name, expiry, notes, pause/resume, model policy and Pool in one audited edit; absent fields stay, null clears.
   app.patch('/api-keys/:id', async (request) => {
     const scope = scopeOf(request);
     const id = await keyFor(scope, request.params);
-    const body = parseInput(EDIT, request.body);
-    return { api_key: apiKeyJson(await updateApiKey(deps, actorOf(scope), id, { label: body.label, notes: body.notes, expiresAt: body.expires_at, status: body.status })) };
+    const body = parseInput(EDIT, request.body) as z.output<typeof EDIT> & Record<string, unknown>;
+    // Moving a key needs the capability on the Pool it goes to as well as the one it leaves.
+    const target = body.pool_id ? await poolFor(services, scope, body.pool_id, 'pool_api_key.manage') : null;
+    const present = POLICY_FIELDS.filter((field) => body[field] !== undefined);
+    const policy = present.length > 0 ? (Object.fromEntries(present.map((field) => [field, body[field]])) as ModelPolicyEdit) : undefined;
+    const edit = { label: body.label, notes: body.notes, expiresAt: body.expires_at, status: body.status, policy, pool: target?.id };
+    const updated = await updateApiKey(deps, actorOf(scope), id, edit);
+    forgetLocally(updated);
+    return { api_key: apiKeyJson(updated) };
+  });
+
+  // Limits: the default binding and per-model bindings, read and replaced as one document.
+  app.get('/api-keys/:id/limits', async (request) => {
+    const id = await keyFor(scopeOf(request), request.params);
+    return toLimitsDocument(await listKeyLimits(services.db, id));
+  });
+  app.put('/api-keys/:id/limits', async (request) => {
+    const scope = scopeOf(request);
+    const id = await keyFor(scope, request.params);
+    const limits = await replaceKeyLimits(deps, actorOf(scope), id, request.body);
+    services.keyPolicies.invalidate(id);
+    return toLimitsDocument(limits);
+  });
+
+  // The models a Pool's catalog exposes, for the key editor's model pickers (pool.view).
+  app.get('/pools/:id/models', async (request) => {
+    const { id } = parseInput(ID_PARAMS, request.params);
+    const pool = await poolFor(services, scopeOf(request), id, 'pool.view');
+    const catalog = await services.routing.catalog(pool.id);
+    const items = [...catalog.models.entries()]
+      .map(([model, entry]) => ({ id: model, display_name: typeof entry.entry.display_name === 'string' ? entry.entry.display_name : model }))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return { fetched: catalog.fetched, items };
   });
 
   for (const [verb, act] of [['pause', pauseApiKey], ['resume', resumeApiKey], ['revoke', revokeApiKey]] as const) {

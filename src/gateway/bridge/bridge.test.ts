@@ -1,9 +1,10 @@
+import { EventEmitter } from 'node:events';
 import { describe, expect, test } from 'vitest';
 import { PoolerError } from '../../errors.ts';
 import { createdFile, isSafeUploadUrl, finalizeUpload, parseBackendFileCreate, parseV1FileUpload, type UpstreamReply } from './file-bridge.ts';
 import { imagesAnswer, imageTurnBody, MASK_NOTE, parseImageGeneration } from './images.ts';
 import { costStatus, limitUsage, refuseUsageQuery, upstreamLimits } from './key-usage.ts';
-import type { MultipartForm, UploadedFile } from './multipart.ts';
+import { UploadSlots, type MultipartForm, type UploadedFile } from './multipart.ts';
 import { backendTranscription, v1Transcription, v1TranscriptionAnswer } from './transcription.ts';
 
 const file = (bytes = 3, name = 'a.wav', type = 'audio/wav'): UploadedFile => ({ name, type, bytes: Buffer.alloc(bytes, 1) });
@@ -184,5 +185,20 @@ describe('/v1/usage', () => {
     expect(upstreamLimits({ plan_type: 'plus', rate_limit: { allowed: true, limit_reached: false, primary_window: window, secondary_window: null } })).toEqual([
       { limit_type: 'upstream_window', limit_window: 'primary', used_percent: 10, window_seconds: 18_000, reset_at: '2026-01-01T00:00:00.000Z' },
     ]);
+  });
+});
+
+describe('upload slots', () => {
+  test('a process holds at most max uploads at once; a finished one frees its slot', () => {
+    const slots = new UploadSlots(2);
+    const first = new EventEmitter();
+    const second = new EventEmitter();
+    slots.take(first);
+    slots.take(second);
+    expect(() => slots.take(new EventEmitter())).toThrow(expect.objectContaining({ code: 'server_is_overloaded', status: 503, headers: { 'retry-after': '1' } }));
+    first.emit('close');
+    expect(slots.inProgress).toBe(1);
+    slots.take(new EventEmitter());
+    expect(slots.inProgress).toBe(2);
   });
 });

@@ -1,1 +1,2 @@
 export { registerBackendBridgeRoutes, registerV1BridgeRoutes, type Admit, type BridgeContext } from './routes.ts';
+export { UploadSlots } from './multipart.ts';

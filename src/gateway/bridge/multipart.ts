@@ -19,14 +19,49 @@ export function isMultipartBody(body: unknown): body is MultipartBody {
 const tooLarge = () => new PoolerError('request_too_large', `upload is larger than ${UPLOAD_FILE_LIMIT} bytes`, { param: 'file' });
 
 /**
+ * An upload is held in memory from its first byte until its answer is sent (a few copies while it
+ * is parsed and re-encoded), so only this many are in progress at once per process; more get 503
+ * server_is_overloaded with Retry-After, instead of the process running out of memory before any
+ * bulkhead sees them.
+ */
+export const MAX_CONCURRENT_UPLOADS = 8;
+
+/** The uploads in progress in this process, shared by every route scope that reads multipart. */
+export class UploadSlots {
+  #inProgress = 0;
+  readonly max: number;
+
+  constructor(max = MAX_CONCURRENT_UPLOADS) {
+    this.max = max;
+  }
+
+  get inProgress(): number {
+    return this.#inProgress;
+  }
+
+  /** Takes a slot until `done` fires, or refuses when all are taken. */
+  take(done: { once(event: 'close', listener: () => void): unknown }): void {
+    if (this.#inProgress >= this.max) throw new PoolerError('server_is_overloaded', 'too many uploads in progress; retry shortly', { headers: { 'retry-after': '1' } });
+    this.#inProgress++;
+    done.once('close', () => this.#inProgress--);
+  }
+}
+
+const isMultipartRequest = (headers: Record<string, string | string[] | undefined>) => String(headers['content-type'] ?? '').toLowerCase().startsWith('multipart/form-data');
+
+/**
  * Multipart bodies are read as bytes, at most the upload limit plus framing: a larger body is
  * refused with 413 while it arrives, before it is parsed or anything reaches the upstream.
  * Multipart is never decompressed (spec §6.1).
  */
-export function registerMultipartParser(scope: FastifyInstance): void {
+export function registerMultipartParser(scope: FastifyInstance, slots: UploadSlots): void {
+  scope.addHook('preParsing', async (request, reply, payload) => {
+    if (!isMultipartRequest(request.headers)) return payload;
+    if (Number(request.headers['content-length'] ?? 0) > MULTIPART_BODY_LIMIT) throw tooLarge();
+    slots.take(reply.raw);
+    return payload;
+  });
   scope.addContentTypeParser('multipart/form-data', async (request: { headers: Record<string, string | string[] | undefined> }, payload: AsyncIterable<Buffer>) => {
-    const declared = Number(request.headers['content-length'] ?? 0);
-    if (declared > MULTIPART_BODY_LIMIT) throw tooLarge();
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of payload) {

@@ -13,7 +13,7 @@ import { createdFile, isSafeUploadUrl, finalized, finalizePath, finalizeUpload, 
 import { listFileObjects, ownedFileObject, parseFileListQuery, recordFileObject } from './file-objects.ts';
 import { imagesRelay, imageTurnBody, parseImageEdit, parseImageGeneration, type ImageRequest } from './images.ts';
 import { keyUsage, refuseUsageQuery } from './key-usage.ts';
-import { encodeMultipart, isMultipartBody, readMultipart, registerMultipartParser } from './multipart.ts';
+import { encodeMultipart, isMultipartBody, readMultipart, registerMultipartParser, type UploadSlots } from './multipart.ts';
 import { backendTranscription, v1Transcription, v1TranscriptionAnswer, type TranscriptionParts } from './transcription.ts';
 
 /**
@@ -25,7 +25,7 @@ import { backendTranscription, v1Transcription, v1TranscriptionAnswer, type Tran
 /** Key limits + route class bulkhead around the work (the gateway's own `admitted`). */
 export type Admit = (request: FastifyRequest, guard: { routeClass: RouteClass; model: string; body: Record<string, unknown>; bytes: number }, work: () => Promise<void>) => Promise<void>;
 
-export type BridgeContext = { services: Services; deps: GatewayDeps; admit: Admit };
+export type BridgeContext = { services: Services; deps: GatewayDeps; admit: Admit; uploads: UploadSlots };
 
 const FINALIZE_CLOCK: FinalizeClock = { now: Date.now, sleep: (ms, signal) => sleep(ms, undefined, { signal }) };
 
@@ -51,8 +51,9 @@ function redactingRelay(): ClientRelay {
 /** Image permission (spec §3.3): checked after auth, before the body is read. */
 function requireImagePermission(services: Services) {
   return async (request: FastifyRequest) => {
-    const settings = await services.db.selectFrom('pool_routing_settings').select('allow_image_generation').where('pool_id', '=', request.poolKey!.poolId).executeTakeFirst();
-    if (settings && !settings.allow_image_generation) throw new PoolerError('image_generation_disabled', 'Image generation is disabled for this pool');
+    // From the routing snapshot (cached, invalidated when pool settings change): no query per request.
+    const settings = await services.routing.settings(request.poolKey!.poolId);
+    if (!settings.imagesEnabled) throw new PoolerError('image_generation_disabled', 'Image generation is disabled for this pool');
   };
 }
 
@@ -67,7 +68,7 @@ async function formOf(body: unknown) {
 
 export function registerBackendBridgeRoutes(scope: FastifyInstance, ctx: BridgeContext): void {
   const { services } = ctx;
-  registerMultipartParser(scope);
+  registerMultipartParser(scope, ctx.uploads);
 
   scope.post('/backend-api/transcribe', async (request, reply) => {
     const parts = backendTranscription(await formOf(request.body));
@@ -186,7 +187,7 @@ async function runImageTurn(ctx: BridgeContext, request: FastifyRequest, reply: 
 
 export function registerV1BridgeRoutes(scope: FastifyInstance, ctx: BridgeContext): void {
   const { services } = ctx;
-  registerMultipartParser(scope);
+  registerMultipartParser(scope, ctx.uploads);
 
   scope.post('/v1/audio/transcriptions', async (request, reply) => {
     const parts = v1Transcription(await formOf(request.body));

@@ -4,7 +4,7 @@ import { sha256Hex } from '../../crypto/index.ts';
 import { jsonb } from '../../db/index.ts';
 import { PoolerError } from '../../errors.ts';
 import { describeNoEligibleAccount, selectAccount, type AttemptAdmission, type Candidate } from '../../routing/index.ts';
-import { buildUpstreamHeaders, quotaFromHeaders, usageLimitResetAt } from '../../upstreams/index.ts';
+import { buildUpstreamHeaders, quotaFromHeaders, usageLimitResetAt, type AccessCredentials } from '../../upstreams/index.ts';
 import type { NewAttemptRow } from '../request-log.table.ts';
 import { continuationOf, startsConversation } from '../responses-body.ts';
 import type { JsonObject } from './protocol.ts';
@@ -20,6 +20,14 @@ export function sessionSeed(key: AuthenticatedKey, model: string, sessionKey: st
   return `${key.poolId}:${key.id}:${model.toLowerCase()}:codex_session:${sha256Hex(sessionKey)}`;
 }
 
+/**
+ * The routing alias of a turn state, scoped to (pool, key) as session aliases are (spec §10.2); the
+ * routing state stores it as a digest and shares it with the other processes.
+ */
+export function turnStateAlias(key: AuthenticatedKey, turnState: string): string {
+  return `codex-turn-state:${key.poolId}:${key.id}:${turnState}`;
+}
+
 export type OpenRequest = {
   key: AuthenticatedKey;
   requestedModel: string;
@@ -29,6 +37,8 @@ export type OpenRequest = {
   requestId: string;
   sessionKey: string;
   boundAssignmentId: string | null;
+  /** The account of the session a turn state named by the frame belongs to (a soft pin), if known. */
+  turnStateOwner: string | null;
   /** Failed connect attempts are appended here for the request log. */
   attempts: NewAttemptRow[];
   /** Accounts that already failed this turn (a first-event failure moved it on). */
@@ -54,7 +64,7 @@ export async function openAccountLink(deps: TurnDeps, request: OpenRequest): Pro
     sticky: seed !== null,
     isCircuitBlocked: (c) => deps.routing.isCircuitBlocked(c.assignmentId, upstreamModel, 'proxy_websocket'),
     demoted: deps.routing.demotedFor(key.id, upstreamModel, candidates),
-    pinned: boundAssignmentId ?? (continuation ? deps.routing.ownerOf(continuation) : null),
+    pinned: boundAssignmentId ?? (continuation ? deps.routing.ownerOf(continuation) : null) ?? request.turnStateOwner,
     boundary: boundAssignmentId === null && startsConversation(request.body),
     model: request.requestedModel,
     exclude: request.exclude,
@@ -72,13 +82,9 @@ export async function openAccountLink(deps: TurnDeps, request: OpenRequest): Pro
     if (admission === 'blocked' && !last) continue;
     const started = deps.now();
     try {
-      const socket = await connectAccount(deps, candidate);
-      deps.routing.markSuccess(candidate);
-      // Upgrade headers carry the account's quota windows like any HTTP answer (runtime spec §5.5).
-      const now = new Date(deps.now());
-      const evidence = quotaFromHeaders(socket.upgradeHeaders, now);
-      if (evidence.length) deps.quota.record({ identityId: candidate.identityId, windows: evidence, observedAt: now });
-      return { link: { socket, candidate, admission }, last };
+      const { socket, epoch } = await connectAccount(deps, candidate);
+      connected(deps, candidate, socket);
+      return { link: { socket, candidate, admission, credentialEpoch: epoch }, last };
     } catch (error) {
       const refusal = error instanceof UpstreamConnectError ? error : new UpstreamConnectError(null, 'transport_error', null, {});
       connectFailed(deps, key, upstreamModel, candidate, admission, refusal);
@@ -112,23 +118,55 @@ export async function openAccountLink(deps: TurnDeps, request: OpenRequest): Pro
   throw new PoolerError('no_eligible_backend', `every eligible upstream account in pool ${key.poolSlug} is failing right now; retry shortly`, { param: 'model' });
 }
 
+/** Upgrade headers carry the account's quota windows like any HTTP answer (runtime spec §5.5). */
+function connected(deps: TurnDeps, candidate: Candidate, socket: UpstreamSocket): void {
+  deps.routing.markSuccess(candidate);
+  const now = new Date(deps.now());
+  const evidence = quotaFromHeaders(socket.upgradeHeaders, now);
+  if (evidence.length) deps.quota.record({ identityId: candidate.identityId, windows: evidence, observedAt: now });
+}
+
 /** Opens the account's upstream socket; an expired token is refreshed once and the same account retried. */
-async function connectAccount(deps: TurnDeps, candidate: Candidate): Promise<UpstreamSocket> {
+async function connectAccount(deps: TurnDeps, candidate: Candidate): Promise<{ socket: UpstreamSocket; epoch: number }> {
   const url = upstreamWebsocketUrl(deps.upstreamBaseUrl);
   const options = { connectTimeoutMs: deps.timeouts.connectMs };
   const credentials = await deps.credentials.accessTokenFor(candidate.identityId);
   try {
-    return await UpstreamSocket.connect(url, upgradeHeaders(credentials.accessToken, candidate), options);
+    return { socket: await UpstreamSocket.connect(url, upgradeHeaders(credentials.accessToken, candidate), options), epoch: credentials.epoch };
   } catch (error) {
     if (!(error instanceof UpstreamConnectError) || error.status !== 401) throw error;
-    const refreshed = await deps.credentials.refresh(candidate.identityId, { trigger: 'upstream_401', expectedEpoch: credentials.epoch });
-    if (refreshed.status === 'reauth_required') {
-      deps.routing.accountChanged(candidate.poolId);
-      throw error;
-    }
-    const next = refreshed.status === 'refreshed' ? refreshed.credentials : await deps.credentials.accessTokenFor(candidate.identityId);
-    return UpstreamSocket.connect(url, upgradeHeaders(next.accessToken, candidate), options);
+    const next = await refreshedCredentials(deps, candidate, credentials.epoch, 'upstream_401');
+    if (!next) throw error;
+    return { socket: await UpstreamSocket.connect(url, upgradeHeaders(next.accessToken, candidate), options), epoch: next.epoch };
   }
+}
+
+/**
+ * The account's token after one single-flight refresh (shared with every caller that saw the same
+ * epoch rejected); null when the account must be signed in again or the refresh failed.
+ */
+async function refreshedCredentials(deps: TurnDeps, candidate: Candidate, rejectedEpoch: number, trigger: string): Promise<AccessCredentials | null> {
+  const refreshed = await deps.credentials.refresh(candidate.identityId, { trigger, expectedEpoch: rejectedEpoch });
+  if (refreshed.status === 'reauth_required') {
+    deps.routing.accountChanged(candidate.poolId);
+    return null;
+  }
+  if (refreshed.status === 'failed') return null;
+  return refreshed.status === 'refreshed' ? refreshed.credentials : deps.credentials.accessTokenFor(candidate.identityId);
+}
+
+/**
+ * The upstream rejected the token of an open socket on a turn's first event (runtime spec §8):
+ * the token is refreshed once and a new socket is opened on the same account. Throws the
+ * client's error when the account cannot be signed in again or refuses the new socket.
+ */
+export async function reopenWithFreshToken(deps: TurnDeps, link: UpstreamLink, rejectedCode: string): Promise<UpstreamLink> {
+  const { candidate } = link;
+  const next = await refreshedCredentials(deps, candidate, link.credentialEpoch, `upstream_${rejectedCode}`);
+  if (!next) throw new PoolerError('upstream_request_failed', 'the upstream account rejected its credentials and could not be signed in again');
+  const socket = await UpstreamSocket.connect(upstreamWebsocketUrl(deps.upstreamBaseUrl), upgradeHeaders(next.accessToken, candidate), { connectTimeoutMs: deps.timeouts.connectMs });
+  connected(deps, candidate, socket);
+  return { socket, candidate, admission: link.admission, credentialEpoch: next.epoch };
 }
 
 /** Upgrade headers: the account's credentials, the gateway's Codex identity and the beta flag; nothing of the client's (§5.2). */

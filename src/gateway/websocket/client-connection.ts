@@ -71,12 +71,9 @@ export class ClientConnection {
     }, PING_INTERVAL_MS);
     this.#ping.unref();
     // A key revoked (or expired, or its pool disabled) while the socket is open ends it with 1008 (spec §12).
-    // The check reads the in-memory key cache, which revocations reach within about a second.
-    this.#keyCheck = setInterval(() => {
-      void this.#keyStillActive(this.#client).then((active) => {
-        if (!active) this.close(CLOSE.keyInactive.code, CLOSE.keyInactive.reason);
-      });
-    }, KEY_CHECK_MS);
+    // Key changes arrive at once through keyChanged(); this poll is the safety net for a lost
+    // notification and for expiry, which nobody announces.
+    this.#keyCheck = setInterval(() => this.#checkKey(), KEY_CHECK_MS);
     this.#keyCheck.unref();
     this.#untrack = this.#sessions.track(this);
     this.#touch();
@@ -99,6 +96,18 @@ export class ClientConnection {
 
   close(code: number, reason: string): void {
     this.#downstream.close(code, reason);
+  }
+
+  /** A Pool API key changed (its prefix, or `*` for all): this socket's key is checked again now. */
+  keyChanged(prefix: string): void {
+    if (prefix === '*' || prefix === this.#client.key.prefix) this.#checkKey();
+  }
+
+  #checkKey(): void {
+    if (this.#closed) return;
+    void this.#keyStillActive(this.#client).then((active) => {
+      if (!active) this.close(CLOSE.keyInactive.code, CLOSE.keyInactive.reason);
+    });
   }
 
   async #ensureTarget(): Promise<Target> {

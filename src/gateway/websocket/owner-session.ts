@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { PoolerError } from '../../errors.ts';
 import type { Candidate } from '../../routing/index.ts';
+import { applyKeyPolicy } from '../key-policy.ts';
 import type { NewAttemptRow } from '../request-log.table.ts';
-import { attemptRow, openAccountLink, recordTurnHealth } from './account-link.ts';
+import { attemptRow, openAccountLink, recordTurnHealth, reopenWithFreshToken, turnStateAlias } from './account-link.ts';
 import type { PreparedTurn, TurnCodec } from './codecs.ts';
-import { CLOSE, parseClientFrame, upstreamProcessedFrame, warmupFrames, type JsonObject } from './protocol.ts';
-import { turnRecord } from './turn-log.ts';
+import { CLOSE, parseClientFrame, turnStateOf, upstreamProcessedFrame, warmupFrames, type JsonObject } from './protocol.ts';
+import { turnRecord, turnReservation, type TurnAdmission } from './turn-log.ts';
 import type { ClientContext, Downstream, TurnDeps, TurnOutcome, UpstreamLink } from './turn-deps.ts';
 import { relayTurn } from './turn-relay.ts';
 import { UpstreamConnectError } from './upstream-socket.ts';
@@ -23,6 +24,8 @@ export class OwnerSession {
   readonly id: string;
   readonly codec: TurnCodec;
   readonly sessionKey: string;
+  /** The turn state the client holds for this session (the upgrade's), an alias of its account. */
+  readonly turnState: string | null;
   boundAssignmentId: string | null;
   /** Called when the session binds (or re-binds) to an account: owner forwarding persists it. */
   onBound: ((assignmentId: string) => void) | null = null;
@@ -40,11 +43,12 @@ export class OwnerSession {
   #draining = false;
   #gone = false;
 
-  constructor(deps: TurnDeps, options: { id: string; codec: TurnCodec; sessionKey: string; boundAssignmentId: string | null; ownerIdleMs: number }) {
+  constructor(deps: TurnDeps, options: { id: string; codec: TurnCodec; sessionKey: string; turnState: string | null; boundAssignmentId: string | null; ownerIdleMs: number }) {
     this.#deps = deps;
     this.id = options.id;
     this.codec = options.codec;
     this.sessionKey = options.sessionKey;
+    this.turnState = options.turnState;
     this.boundAssignmentId = options.boundAssignmentId;
     this.#ownerIdleMs = options.ownerIdleMs;
   }
@@ -153,7 +157,8 @@ export class OwnerSession {
     const { key } = client;
     let prepared: PreparedTurn;
     try {
-      prepared = this.codec.prepare(body);
+      // The key's enforced model, reasoning effort and service tier apply as on HTTP.
+      prepared = this.codec.prepare(typeof body.model === 'string' ? applyKeyPolicy(key, body, body.model).body : body);
     } catch (error) {
       return void downstream.send(this.codec.error(asPooler(error), null));
     }
@@ -185,6 +190,26 @@ export class OwnerSession {
 
     const requestId = randomUUID();
     const startedAt = deps.now();
+    const admitted: TurnAdmission = {
+      requestId,
+      key,
+      surface: this.codec.surface,
+      requestedModel: prepared.requestedModel,
+      upstreamModel,
+      serviceTier: typeof upstreamBody.service_tier === 'string' ? upstreamBody.service_tier : null,
+      requestBytes: upstreamText.length,
+      clientIp: client.clientIp,
+      userAgent: client.userAgent,
+      clientRequestId: client.clientRequestId,
+      sessionId: this.id,
+      startedAt,
+    };
+    // Queued (never awaited) before the upstream call, like HTTP requests: a crash mid-turn leaves
+    // a reservation the cleanup job releases rather than nothing at all.
+    deps.requestLog.reserve(turnReservation(admitted));
+    // A turn naming a known turn state continues on that session's account (spec §8, §10.1).
+    const frameTurnState = turnStateOf(body);
+    const turnStateOwner = frameTurnState ? deps.routing.ownerOf(turnStateAlias(key, frameTurnState)) : null;
     const attempts: NewAttemptRow[] = [];
     let candidate: Candidate | null = null;
     let routingReason: string | null = null;
@@ -193,10 +218,15 @@ export class OwnerSession {
     try {
       const exclude = new Set<string>();
       const modelsEtag = this.codec.surface === 'backend' ? await deps.modelsEtag(key.poolId) : null;
+      // Set after a token rejection: the same account, reopened with a refreshed token.
+      let retry: { link: UpstreamLink; last: boolean } | null = null;
+      let authRetried = false;
       for (;;) {
-        const existing = this.#upstream?.socket.open ? this.#upstream : null;
+        const existing = retry ? null : this.#upstream?.socket.open ? this.#upstream : null;
         reused = existing !== null;
-        const opened = existing
+        const opened: { link: UpstreamLink; last: boolean } = retry
+          ? retry
+          : existing
           ? { link: existing, last: true }
           : await openAccountLink(deps, {
               key,
@@ -206,10 +236,12 @@ export class OwnerSession {
               requestId,
               sessionKey: this.sessionKey,
               boundAssignmentId: this.boundAssignmentId,
+              turnStateOwner,
               attempts,
               exclude,
               routingReason: (reason) => (routingReason = reason),
             });
+        retry = null;
         const { link } = opened;
         this.#upstream = link;
         candidate = link.candidate;
@@ -223,9 +255,21 @@ export class OwnerSession {
           failureFrame: (error) => this.codec.error(error, prepared.streamId),
           // Only a fresh socket of an unbound session may move on: a bound session keeps its account.
           canFailover: !reused && !opened.last && this.boundAssignmentId === null,
+          canRetryAuth: !authRetried,
         });
-        recordTurnHealth(deps, key, upstreamModel, link, outcome);
+        // A rejected token says nothing about the account's health until the refreshed one fails too.
+        if (!outcome.authRetry) recordTurnHealth(deps, key, upstreamModel, link, outcome);
         attempts.push(attemptRow(requestId, attempts.length + 1, link, upstreamModel, attemptStarted, deps.now(), outcome, reused));
+        if (outcome.authRetry) {
+          // Nothing reached the client: refresh the token once and retry the same account (spec §8).
+          authRetried = true;
+          link.socket.close();
+          this.#upstream = null;
+          routingReason = `token_refreshed_after_${outcome.errorCode}`;
+          retry = { link: await reopenWithFreshToken(deps, link, outcome.errorCode ?? 'invalid_api_key'), last: opened.last };
+          this.#upstream = retry.link;
+          continue;
+        }
         if (outcome.failover) {
           // Nothing of this attempt reached the client: the next account of the ring serves the turn.
           link.socket.close();
@@ -237,9 +281,13 @@ export class OwnerSession {
         }
         break;
       }
-      if (outcome.status === 'succeeded' && candidate && this.boundAssignmentId !== candidate.assignmentId) {
-        this.boundAssignmentId = candidate.assignmentId;
-        this.onBound?.(candidate.assignmentId);
+      if (outcome.status === 'succeeded' && candidate) {
+        // Both turn states now name this account: a later socket presenting either continues here.
+        for (const turnState of new Set([this.turnState, frameTurnState])) if (turnState) deps.routing.rememberOwner(turnStateAlias(key, turnState), candidate.assignmentId);
+        if (this.boundAssignmentId !== candidate.assignmentId) {
+          this.boundAssignmentId = candidate.assignmentId;
+          this.onBound?.(candidate.assignmentId);
+        }
       }
     } catch (error) {
       const refusal = error instanceof UpstreamConnectError && error.status !== null ? error : null;
@@ -254,27 +302,17 @@ export class OwnerSession {
     deps.metrics.websocketTurnCount.inc({ surface: this.codec.surface, outcome: outcome.status });
     deps.requestLog.write(
       turnRecord({
-        requestId,
-        key,
-        surface: this.codec.surface,
-        requestedModel: prepared.requestedModel,
-        upstreamModel,
-        serviceTier: typeof upstreamBody.service_tier === 'string' ? upstreamBody.service_tier : null,
-        requestBytes: upstreamText.length,
-        clientIp: client.clientIp,
-        userAgent: client.userAgent,
-        clientRequestId: client.clientRequestId,
-        sessionId: this.id,
+        ...admitted,
         status: outcome.status,
         statusCode: outcome.statusCode,
         errorCode: outcome.errorCode,
         usage: outcome.usage,
         candidate,
         attempts,
-        startedAt,
         firstByteAt: outcome.firstByteAt,
         endedAt: deps.now(),
         routingReason,
+        reserved: true,
         connection: { reused, forwarded: client.forwarded },
       }),
     );

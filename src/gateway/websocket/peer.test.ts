@@ -1,7 +1,8 @@
 import pino from 'pino';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { connectToOwner, peerKey, PeerServer, type ForwardedContext } from './peer.ts';
+import { connectToOwner, MAX_SKEW_MS, peerHeaders, peerKey, PeerServer, type ForwardedContext } from './peer.ts';
+import { ReplayGuard } from './replay-guard.ts';
 
 const SESSION = 'a'.repeat(64);
 const context: ForwardedContext = {
@@ -56,9 +57,81 @@ describe('the internal owner socket', () => {
     expect(tampered).toBe(401);
   });
 
+  test('a captured attachment replayed within the skew window is refused with 401', async () => {
+    const headers = peerHeaders(SESSION, context, key);
+    const first = await upgradeStatus(SESSION, headers);
+    expect(first).toBe(101);
+    expect(await upgradeStatus(SESSION, headers)).toBe(401);
+    // A fresh signature (new nonce) for the same session and context is still welcome.
+    expect(await upgradeStatus(SESSION, peerHeaders(SESSION, context, key))).toBe(101);
+  });
+
+  test('the signature binds the path (session), the nonce and the context', async () => {
+    const headers = peerHeaders(SESSION, context, key);
+    expect(await upgradeStatus('b'.repeat(64), headers)).toBe(401);
+    expect(await upgradeStatus(SESSION, { ...headers, 'x-cxp-peer-nonce': 'A'.repeat(22) })).toBe(401);
+    const other = Buffer.from(JSON.stringify({ ...context, clientIp: '10.0.0.1' })).toString('base64url');
+    expect(await upgradeStatus(SESSION, { ...headers, 'x-cxp-peer-context': other })).toBe(401);
+    const { 'x-cxp-peer-nonce': _nonce, ...withoutNonce } = headers;
+    expect(await upgradeStatus(SESSION, withoutNonce)).toBe(401);
+    // None of the refusals consumed the genuine signature.
+    expect(await upgradeStatus(SESSION, headers)).toBe(101);
+  });
+
   test('a process that no longer holds the lease refuses with 409', async () => {
     owned = false;
     await expect(connectToOwner(address, SESSION, context, key)).rejects.toThrow('(409)');
     owned = true;
+  });
+});
+
+/** Opens the internal socket with the given headers; the HTTP status of the answer (101 = attached). */
+function upgradeStatus(sessionId: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`${address}/websocket-owner/${sessionId}`, { headers });
+    ws.once('open', () => {
+      ws.close();
+      resolve(101);
+    });
+    ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.once('error', () => resolve(-1));
+  });
+}
+
+describe('the replay guard', () => {
+  test('a signature is admitted once while it is valid, and forgotten after', () => {
+    let now = 1_000_000;
+    const guard = new ReplayGuard({ windowMs: MAX_SKEW_MS, now: () => now });
+    expect(guard.admit('sig-a', now)).toBe(true);
+    expect(guard.admit('sig-a', now)).toBe(false);
+    expect(guard.admit('sig-b', now)).toBe(true);
+    now += MAX_SKEW_MS;
+    expect(guard.admit('sig-a', now - MAX_SKEW_MS)).toBe(false);
+    now += 1;
+    // Past the window the skew check refuses it anyway; the guard has let it go.
+    expect(guard.admit('sig-c', now)).toBe(true);
+    expect(guard.size).toBe(1);
+  });
+
+  test('bounded: when full of live signatures new ones are refused, and admitted once old ones expire', () => {
+    let now = 0;
+    const guard = new ReplayGuard({ windowMs: 100, maxEntries: 3, now: () => now });
+    for (const sig of ['a', 'b', 'c']) expect(guard.admit(sig, now)).toBe(true);
+    expect(guard.admit('d', now)).toBe(false);
+    expect(guard.admit('a', now)).toBe(false);
+    now = 101;
+    expect(guard.admit('d', now)).toBe(true);
+    expect(guard.size).toBe(1);
+  });
+
+  test('entries out of timestamp order are still swept when the bound is reached', () => {
+    let now = 0;
+    const guard = new ReplayGuard({ windowMs: 100, maxEntries: 2, now: () => now });
+    expect(guard.admit('late', 50)).toBe(true);
+    expect(guard.admit('early', 0)).toBe(true);
+    now = 120;
+    // 'early' expired but sits behind the live 'late': the full sweep finds it.
+    expect(guard.admit('new', now)).toBe(true);
+    expect(guard.admit('late', 50)).toBe(false);
   });
 });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -7,23 +8,28 @@ import { deriveKey, signPayload, verifySignature } from '../../crypto/hmac.ts';
 import type { AuthenticatedKey } from '../../api-keys/index.ts';
 import type { Surface } from './codecs.ts';
 import { MAX_FRAME_BYTES } from './protocol.ts';
+import { ReplayGuard } from './replay-guard.ts';
 
 /**
  * The internal connection between replicas (routing spec B6, Part D): a replica that receives a
  * session it does not own opens a websocket to the owner's recorded address and relays the
  * client's frames both ways. Each connection is authenticated with an HMAC-SHA256 derived from
- * SECRET_KEY_BASE over the session, a timestamp and the forwarded context; it is never exposed
- * through the public listener.
+ * SECRET_KEY_BASE over the method, the path (which names the session), a timestamp, a one-time
+ * nonce and the forwarded context (the request's only payload); a signature is accepted once, within
+ * the skew window. The listener is never exposed through the public one.
  */
 
 const PATH_PREFIX = '/websocket-owner/';
-const MAX_SKEW_MS = 60_000;
+export const MAX_SKEW_MS = 60_000;
+const NONCE_SHAPE = /^[A-Za-z0-9_-]{22}$/;
 export const FORWARD_CONNECT_TIMEOUT_MS = 5_000;
 
 /** What the owner needs to run a forwarded session's turns: the already authenticated key and client facts. */
 export type ForwardedContext = {
   surface: Surface;
   sessionKey: string;
+  /** The turn state the client holds for the session (an alias of its account). */
+  turnState?: string | null;
   key: AuthenticatedKey;
   clientIp: string | null;
   userAgent: string | null;
@@ -34,15 +40,22 @@ export function peerKey(secretKeyBase: string): Buffer {
   return deriveKey(secretKeyBase, 'websocket-owner-forwarding');
 }
 
-const parts = (sessionId: string, timestamp: string, context: string) => ['GET', `${PATH_PREFIX}${sessionId}`, timestamp, context];
+const parts = (method: string, path: string, timestamp: string, nonce: string, context: string) => [method, path, timestamp, nonce, context];
+
+/** The signed headers of one attachment request (exported for tests that replay or tamper with them). */
+export function peerHeaders(sessionId: string, context: ForwardedContext, key: Buffer, now = Date.now()): Record<string, string> {
+  const encoded = Buffer.from(JSON.stringify(context)).toString('base64url');
+  const timestamp = String(now);
+  const nonce = randomBytes(16).toString('base64url');
+  const signature = signPayload(key, parts('GET', `${PATH_PREFIX}${sessionId}`, timestamp, nonce, encoded));
+  return { 'x-cxp-peer-timestamp': timestamp, 'x-cxp-peer-nonce': nonce, 'x-cxp-peer-context': encoded, 'x-cxp-peer-signature': signature };
+}
 
 /** Opens the internal socket to the owner; rejects when it cannot be reached or refuses. */
 export function connectToOwner(address: string, sessionId: string, context: ForwardedContext, key: Buffer, now = Date.now()): Promise<WebSocket> {
-  const encoded = Buffer.from(JSON.stringify(context)).toString('base64url');
-  const timestamp = String(now);
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`${address}${PATH_PREFIX}${sessionId}`, {
-      headers: { 'x-cxp-peer-timestamp': timestamp, 'x-cxp-peer-context': encoded, 'x-cxp-peer-signature': signPayload(key, parts(sessionId, timestamp, encoded)) },
+      headers: peerHeaders(sessionId, context, key, now),
       perMessageDeflate: false,
       handshakeTimeout: FORWARD_CONNECT_TIMEOUT_MS,
       maxPayload: MAX_FRAME_BYTES,
@@ -66,8 +79,13 @@ export class PeerServer {
   #log: Logger;
   #accepts: (sessionId: string) => Promise<boolean>;
   #attach: PeerAttach;
+  #replays: ReplayGuard;
+  #now: () => number;
 
-  constructor(options: { key: Buffer; log: Logger; accepts: (sessionId: string) => Promise<boolean>; attach: PeerAttach }) {
+  constructor(options: { key: Buffer; log: Logger; accepts: (sessionId: string) => Promise<boolean>; attach: PeerAttach; now?: () => number }) {
+    this.#now = options.now ?? Date.now;
+    // A signature stays valid up to the skew past its timestamp: it is remembered that long.
+    this.#replays = new ReplayGuard({ windowMs: MAX_SKEW_MS, now: this.#now });
     this.#key = options.key;
     this.#log = options.log;
     this.#accepts = options.accepts;
@@ -97,11 +115,23 @@ export class PeerServer {
     const url = request.url ?? '';
     const sessionId = url.startsWith(PATH_PREFIX) ? url.slice(PATH_PREFIX.length) : '';
     const timestamp = String(request.headers['x-cxp-peer-timestamp'] ?? '');
+    const nonce = String(request.headers['x-cxp-peer-nonce'] ?? '');
     const encoded = String(request.headers['x-cxp-peer-context'] ?? '');
     const signature = String(request.headers['x-cxp-peer-signature'] ?? '');
-    const skew = Math.abs(Date.now() - Number(timestamp));
-    if (!/^[0-9a-f]{64}$/.test(sessionId) || !(skew <= MAX_SKEW_MS) || !verifySignature(this.#key, parts(sessionId, timestamp, encoded), signature)) {
+    const skew = Math.abs(this.#now() - Number(timestamp));
+    if (
+      !/^[0-9a-f]{64}$/.test(sessionId) ||
+      !/^[0-9]{1,16}$/.test(timestamp) ||
+      !(skew <= MAX_SKEW_MS) ||
+      !NONCE_SHAPE.test(nonce) ||
+      !verifySignature(this.#key, parts(request.method ?? '', url, timestamp, nonce, encoded), signature)
+    ) {
       this.#log.warn({ reason: 'signature' }, 'refused a forwarded websocket session');
+      return refuse(401);
+    }
+    // Checked after the signature, so only a holder of the key can make it remember anything.
+    if (!this.#replays.admit(signature, Number(timestamp))) {
+      this.#log.warn({ reason: 'replayed' }, 'refused a forwarded websocket session');
       return refuse(401);
     }
     let context: ForwardedContext;

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { sha256Hex } from '../../crypto/index.ts';
-import { canonicalNativeFrame, controlHeaders, frameKind, parseClientFrame, peekType, streamIdOf, upstreamCreateFrame, warmupFrames } from './protocol.ts';
+import { canonicalNativeFrame, controlHeaders, frameKind, parseClientFrame, peekType, streamIdOf, turnStateOf, upstreamCreateFrame, warmupFrames } from './protocol.ts';
 import { sessionKeyOf } from './routes.ts';
 
 describe('client frames (runtime spec §8)', () => {
@@ -81,4 +81,16 @@ describe('session keys (§10.2)', () => {
     ['another session header is taken as is', { session_id: 'S' }, 'S', 'minted'],
     ['nothing: the minted turn state', {}, `x-codex-turn-state:${sha256Hex('minted')}`, 'minted'],
   ])('%s', (_name, headers, sessionKey, turnState) => expect(sessionKeyOf(headers, 'minted')).toEqual({ sessionKey, turnState }));
+});
+
+describe('turn state in a frame (§8, §10.1)', () => {
+  test.each([
+    ['client_metadata names it', { client_metadata: { 'x-codex-turn-state': ' T-1 ' } }, 'T-1'],
+    ['no client_metadata', {}, null],
+    ['client_metadata is not an object', { client_metadata: ['x'] }, null],
+    ['blank', { client_metadata: { 'x-codex-turn-state': '   ' } }, null],
+    ['not a string', { client_metadata: { 'x-codex-turn-state': 7 } }, null],
+    ['control characters', { client_metadata: { 'x-codex-turn-state': 'a\nb' } }, null],
+    ['longer than 512 characters', { client_metadata: { 'x-codex-turn-state': 'x'.repeat(513) } }, null],
+  ])('%s', (_name, body, want) => expect(turnStateOf(body)).toBe(want));
 });

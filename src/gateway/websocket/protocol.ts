@@ -54,6 +54,21 @@ export function parseClientFrame(text: string): ClientFrame {
   return { kind: 'turn', body, turnId };
 }
 
+const TURN_STATE = /^[\x20-\x7e]{1,512}$/;
+
+/**
+ * The continuity input `client_metadata["x-codex-turn-state"]` of a turn frame (spec §8, §10.1):
+ * a non-blank printable value, else null.
+ */
+export function turnStateOf(body: JsonObject): string | null {
+  const metadata = body.client_metadata;
+  if (!metadata || typeof metadata !== 'object' || Array.isArray(metadata)) return null;
+  const value = (metadata as JsonObject)['x-codex-turn-state'];
+  if (typeof value !== 'string') return null;
+  const trimmed = value.trim();
+  return trimmed && TURN_STATE.test(trimmed) ? trimmed : null;
+}
+
 const STREAM_ID = /^[A-Za-z0-9_.-]{1,256}$/;
 
 /** The /v1 transport's `stream_id` (§9.7): absent, valid, or the error to answer. */

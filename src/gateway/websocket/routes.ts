@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type WebSocket from 'ws';
 import type { AuthenticatedKey, KeySurface } from '../../api-keys/index.ts';
 import { sha256Hex } from '../../crypto/index.ts';
+import { API_KEY_CHANNEL } from '../../db/index.ts';
 import { PoolerError } from '../../errors.ts';
 import type { DrainState } from '../../http/drain.ts';
 import type { Services } from '../../services.ts';
@@ -57,15 +58,17 @@ export async function registerWebsocketRoutes(app: FastifyInstance, options: Web
   const { services, drain } = options;
   const { config } = services;
   const log = services.log.child({ component: 'websocket' });
-  const keyStillActive = async (client: ClientContext) => {
+  // A key moved to another pool no longer owns the sessions it opened in the old one.
+  const keyStillActiveOn = (surface: KeySurface) => async (client: ClientContext) => {
     if (client.authorization === null) return true;
     try {
-      await services.apiKeys.authenticate(client.authorization, 'backend');
-      return true;
+      return (await services.apiKeys.authenticate(client.authorization, surface)).poolId === client.key.poolId;
     } catch {
       return false;
     }
   };
+  const keyStillActive = keyStillActiveOn('backend');
+  const keyStillActiveV1 = keyStillActiveOn('v1');
   const turnDeps: TurnDeps = {
     routing: services.routing,
     credentials: services.credentials,
@@ -83,6 +86,11 @@ export async function registerWebsocketRoutes(app: FastifyInstance, options: Web
     keyStillActive,
   };
   const sessions = new WebsocketSessions({ deps: turnDeps, ownerIdleMs: config.websocket.ownerIdleTimeoutMs, draining: () => drain.draining });
+  // A paused or revoked key closes its open sockets at once (spec §12). Deferred a tick so the key
+  // cache, subscribed to the same notification, has dropped the key's entry before it is re-read.
+  await services.notifier
+    .subscribe(API_KEY_CHANNEL, (prefix) => void setImmediate(() => sessions.keyChanged(prefix)))
+    .catch((error: unknown) => log.warn({ err: error }, 'key changes are not delivered to websockets; open sockets re-check their key every 5 s'));
   if (config.ownerForwarding) {
     if (!config.clusterQuery) log.warn('CODEX_POOLER_WEBSOCKET_OWNER_FORWARDING is on without DNS_CLUSTER_QUERY: replicas still find owners through PostgreSQL');
     await sessions.enableForwarding(services.db, {
@@ -135,7 +143,7 @@ export async function registerWebsocketRoutes(app: FastifyInstance, options: Web
       const connection = new ClientConnection(socket, {
         client: { key, authorization, clientIp: request.ip, userAgent, clientRequestId: request.id, forwarded: false },
         sessionId,
-        forwarded: { surface, sessionKey, key, clientIp: request.ip, userAgent, clientRequestId: request.id },
+        forwarded: { surface, sessionKey, turnState, key, clientIp: request.ip, userAgent, clientRequestId: request.id },
         sessions,
         log,
         metrics: services.metrics,
@@ -145,15 +153,6 @@ export async function registerWebsocketRoutes(app: FastifyInstance, options: Web
       connection.start();
     },
   });
-  const keyStillActiveV1 = async (client: ClientContext) => {
-    if (client.authorization === null) return true;
-    try {
-      await services.apiKeys.authenticate(client.authorization, 'v1');
-      return true;
-    } catch {
-      return false;
-    }
-  };
 
   await app.register(async (scope) => {
     scope.addHook('onRequest', authenticate('backend'));

@@ -29,7 +29,7 @@ export class SessionsClosedError extends Error {
 export const codecFor = (surface: 'backend' | 'v1'): TurnCodec => (surface === 'v1' ? v1Codec : nativeCodec);
 
 /** Anything that must end when the process drains: client connections register here. */
-export type Drainable = { drain(): void; close(code: number, reason: string): void };
+export type Drainable = { drain(): void; close(code: number, reason: string): void; keyChanged?(prefix: string): void };
 
 /**
  * This process's websocket sessions. Without owner forwarding every session is local and nothing
@@ -98,11 +98,16 @@ export class WebsocketSessions {
     return () => this.#connections.delete(connection);
   }
 
+  /** A Pool API key changed (its prefix, or `*`): the sockets it opened re-check it and close 1008 if it is no longer active. */
+  keyChanged(prefix: string): void {
+    for (const connection of this.#connections) connection.keyChanged?.(prefix);
+  }
+
   /** The session's route for a client arriving here (routing spec B6 steps 1-3). */
   async route(sessionId: string, surface: 'backend' | 'v1', context: ForwardedContext, scope: { poolId: string; apiKeyId: string }): Promise<SessionRoute> {
     if (this.#closed) throw new SessionsClosedError();
     const local = this.#sessions.get(sessionId);
-    if (!this.#leases) return { kind: 'local', session: local ?? this.#create(sessionId, surface, context.sessionKey, null) };
+    if (!this.#leases) return { kind: 'local', session: local ?? this.#create(sessionId, surface, context.sessionKey, context.turnState ?? null, null) };
     const claim = await this.#leases.claim(sessionId, scope);
     if (this.#closed) {
       // Shutdown started while the lease was being taken: give it back at once.
@@ -111,7 +116,7 @@ export class WebsocketSessions {
     }
     if (claim.kind === 'mine') {
       this.#metrics.websocketOwnerCount.inc({ decision: 'local' });
-      return { kind: 'local', session: local ?? this.#create(sessionId, surface, context.sessionKey, claim.assignmentId) };
+      return { kind: 'local', session: local ?? this.#create(sessionId, surface, context.sessionKey, context.turnState ?? null, claim.assignmentId) };
     }
     // Another replica holds the lease: a local copy is stale (taken over meanwhile).
     local?.end();
@@ -125,7 +130,7 @@ export class WebsocketSessions {
       const taken = await this.#leases.takeOver(sessionId, claim.token);
       if (!taken) return this.route(sessionId, surface, context, scope);
       this.#metrics.websocketOwnerCount.inc({ decision: 'takeover' });
-      return { kind: 'local', session: this.#create(sessionId, surface, context.sessionKey, taken.assignmentId) };
+      return { kind: 'local', session: this.#create(sessionId, surface, context.sessionKey, context.turnState ?? null, taken.assignmentId) };
     }
   }
 
@@ -147,8 +152,8 @@ export class WebsocketSessions {
     await this.#leases?.release(ids).catch(() => {});
   }
 
-  #create(sessionId: string, surface: 'backend' | 'v1', sessionKey: string, boundAssignmentId: string | null): OwnerSession {
-    const session = new OwnerSession(this.#deps, { id: sessionId, codec: codecFor(surface), sessionKey, boundAssignmentId, ownerIdleMs: this.#ownerIdleMs });
+  #create(sessionId: string, surface: 'backend' | 'v1', sessionKey: string, turnState: string | null, boundAssignmentId: string | null): OwnerSession {
+    const session = new OwnerSession(this.#deps, { id: sessionId, codec: codecFor(surface), sessionKey, turnState, boundAssignmentId, ownerIdleMs: this.#ownerIdleMs });
     this.#sessions.set(sessionId, session);
     session.onGone = () => {
       if (this.#sessions.get(sessionId) !== session) return;
@@ -165,7 +170,7 @@ export class WebsocketSessions {
 
   /** A replica forwards a client to this owner: the internal socket is the session's downstream. */
   #attachForwarded(sessionId: string, context: ForwardedContext, ws: WebSocket): void {
-    const session = this.#sessions.get(sessionId) ?? this.#create(sessionId, context.surface, context.sessionKey, null);
+    const session = this.#sessions.get(sessionId) ?? this.#create(sessionId, context.surface, context.sessionKey, context.turnState ?? null, null);
     const downstream = socketDownstream(ws);
     session.attach(downstream, { key: context.key, authorization: null, clientIp: context.clientIp, userAgent: context.userAgent, clientRequestId: context.clientRequestId, forwarded: true });
     ws.on('message', (data, isBinary) => {

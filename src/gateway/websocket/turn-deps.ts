@@ -48,8 +48,8 @@ export type ClientContext = {
   forwarded: boolean;
 };
 
-/** A session's upstream socket and the account it was opened on. */
-export type UpstreamLink = { socket: UpstreamSocket; candidate: Candidate; admission: AttemptAdmission };
+/** A session's upstream socket, the account it was opened on and the credential epoch of the token it presented. */
+export type UpstreamLink = { socket: UpstreamSocket; candidate: Candidate; admission: AttemptAdmission; credentialEpoch: number };
 
 export type TurnOutcome = {
   status: TurnStatus;
@@ -60,4 +60,10 @@ export type TurnOutcome = {
   upstreamFailure: boolean;
   /** The first meaningful event was a failure another account may serve; nothing reached the client. */
   failover?: boolean;
+  /**
+   * The first meaningful event said the account's token is no longer accepted (`invalid_api_key`,
+   * `invalid_authentication`); nothing reached the client and the turn may be retried on the same
+   * account with a refreshed token. Set together with `failover`.
+   */
+  authRetry?: boolean;
 };

@@ -2,7 +2,7 @@ import { jsonb } from '../../db/index.ts';
 import type { AuthenticatedKey } from '../../api-keys/index.ts';
 import type { Candidate } from '../../routing/index.ts';
 import type { NewAttemptRow } from '../request-log.table.ts';
-import type { RequestLogRecord } from '../request-log-writer.ts';
+import type { RequestLogRecord, ReservationRecord } from '../request-log-writer.ts';
 import type { TokenUsage } from '../usage.ts';
 import type { Surface } from './codecs.ts';
 
@@ -32,7 +32,33 @@ export type TurnFacts = {
   endedAt: number;
   routingReason: string | null;
   connection: { reused: boolean; forwarded: boolean };
+  /** Whether the turn's reservation was queued before its upstream call. */
+  reserved?: boolean;
 };
+
+/** What is known of a turn when it is admitted, before its upstream call. */
+export type TurnAdmission = Pick<TurnFacts, 'requestId' | 'key' | 'surface' | 'requestedModel' | 'upstreamModel' | 'serviceTier' | 'requestBytes' | 'clientIp' | 'userAgent' | 'clientRequestId' | 'sessionId' | 'startedAt'>;
+
+/** A turn's provisional request row (`in_progress`) and its reservation, queued before the upstream call. */
+export function turnReservation(admission: TurnAdmission): ReservationRecord {
+  const record = turnRecord({
+    ...admission,
+    status: 'succeeded',
+    statusCode: null,
+    errorCode: null,
+    usage: null,
+    candidate: null,
+    attempts: [],
+    firstByteAt: null,
+    endedAt: admission.startedAt,
+    routingReason: null,
+    connection: { reused: false, forwarded: false },
+  });
+  return {
+    request: { ...record.request, status: 'in_progress', usage_status: 'usage_pending', completed_at: null, latency_ms: null },
+    ledger: { ...record.ledger!, served: false },
+  };
+}
 
 /** The request row, attempts and ledger facts of one turn, in the shape the request-log writer takes. */
 export function turnRecord(facts: TurnFacts): RequestLogRecord {
@@ -89,7 +115,8 @@ export function turnRecord(facts: TurnFacts): RequestLogRecord {
       routing_reason: facts.routingReason,
     },
     attempts: facts.attempts,
-    ledger: rejected
+    // A turn refused before it was reserved leaves no ledger row; a reserved one always settles or releases.
+    ledger: rejected && !facts.reserved
       ? undefined
       : {
           requestId: facts.requestId,

@@ -24,7 +24,16 @@ export type RelayRequest = {
    * and a first-event failure such as `server_is_overloaded` ends the attempt silently (spec §7.1).
    */
   canFailover: boolean;
+  /**
+   * The token may still be refreshed for this turn: frames are held until the first meaningful
+   * event, and an `invalid_api_key`/`invalid_authentication` first event ends the attempt silently
+   * so the same account can be retried with a fresh token (spec §8).
+   */
+  canRetryAuth: boolean;
 };
+
+/** First-event codes saying the upstream no longer accepts the token the socket was opened with. */
+export const AUTH_REJECTED_CODES: ReadonlySet<string> = new Set(['invalid_api_key', 'invalid_authentication']);
 
 // Leading events examined before the attempt is committed (spec §6.2).
 const MAX_PRELUDE_EVENTS = 32;
@@ -46,7 +55,7 @@ export function relayTurn(deps: TurnDeps, request: RelayRequest): Promise<TurnOu
     let firstByteAt: number | null = null;
     let cancelled = false;
     let done = false;
-    let committed = !request.canFailover;
+    let committed = !request.canFailover && !request.canRetryAuth;
     let preludes = 0;
     const held: string[] = [];
     deps.metrics.activeStreams.inc({ transport: 'websocket' });
@@ -67,7 +76,7 @@ export function relayTurn(deps: TurnDeps, request: RelayRequest): Promise<TurnOu
       committed = true;
       forward(held.splice(0));
     };
-    const finish = (status: TurnStatus, errorCode: string | null, upstreamFailure: boolean, statusCode = 200, failover = false) => {
+    const finish = (status: TurnStatus, errorCode: string | null, upstreamFailure: boolean, statusCode = 200, failover = false, authRetry = false) => {
       if (done) return;
       done = true;
       if (!failover) commit();
@@ -79,7 +88,7 @@ export function relayTurn(deps: TurnDeps, request: RelayRequest): Promise<TurnOu
       const final: TurnStatus = cancelled ? 'cancelled' : status;
       deps.metrics.streamOutcomeCount.inc({ outcome: final === 'succeeded' ? 'succeeded' : final === 'cancelled' ? 'interrupted' : 'failed', downstream_transport: 'websocket', upstream_transport: 'websocket' });
       deps.metrics.streamFinalizationCount.inc({ usage_status: usage ? 'usage_known' : 'usage_unknown', usage_source: 'websocket_upstream_usage', downstream_transport: 'websocket', upstream_transport: 'websocket' });
-      resolve({ status: final, statusCode: cancelled ? 499 : statusCode, errorCode: cancelled ? 'client_disconnected' : errorCode, usage, firstByteAt, upstreamFailure, failover });
+      resolve({ status: final, statusCode: cancelled ? 499 : statusCode, errorCode: cancelled ? 'client_disconnected' : errorCode, usage, firstByteAt, upstreamFailure, failover, ...(authRetry ? { authRetry } : {}) });
     };
     const unfinished = (error: PoolerError, code: string) => {
       if (!cancelled) forward([request.failureFrame(error)]);
@@ -92,7 +101,7 @@ export function relayTurn(deps: TurnDeps, request: RelayRequest): Promise<TurnOu
     };
     let idle = setTimeout(onIdle, deps.timeouts.idleMs);
     socket.onClose = () => {
-      if (!committed) return finish('failed', 'upstream_stream_error', true, 502, true);
+      if (!committed && request.canFailover) return finish('failed', 'upstream_stream_error', true, 502, true);
       unfinished(new PoolerError('upstream_request_failed', 'upstream websocket closed before the turn completed'), 'upstream_stream_error');
     };
     socket.onFrame = (text) => {
@@ -105,7 +114,8 @@ export function relayTurn(deps: TurnDeps, request: RelayRequest): Promise<TurnOu
       if (event) failure = observe(deps, candidate, type, kind, event, failure, (u) => (usage = u));
       if (!committed && kind === 'failure') {
         const verdict = classifyEvent({ type, data: text });
-        if (verdict.kind === 'failure' && verdict.failover) return finish('failed', verdict.code, false, statusOf(event) ?? 200, true);
+        if (verdict.kind === 'failure' && request.canRetryAuth && AUTH_REJECTED_CODES.has(verdict.code)) return finish('failed', verdict.code, false, statusOf(event) ?? 401, true, true);
+        if (verdict.kind === 'failure' && verdict.failover && request.canFailover) return finish('failed', verdict.code, false, statusOf(event) ?? 200, true);
       }
       if (!committed && (kind !== 'prelude' || ++preludes >= MAX_PRELUDE_EVENTS)) commit();
       if (!cancelled) forward(relay.onUpstream(text, type, event, kind === 'failure' ? failure : null));

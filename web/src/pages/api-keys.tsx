@@ -3,8 +3,9 @@ import { useDisclosure } from '@mantine/hooks';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { Link } from 'react-router';
-import { del, errorMessage, get, patch, post, query, type ApiKey } from '../api.ts';
+import { del, errorMessage, get, patch, post, put, query, type ApiKey, type KeyLimits, type PoolModels } from '../api.ts';
 import { EmptyState, ErrorNote, Loading, PageHeader, PoolSelect, StateBadge, poolName, usePools } from '../components.tsx';
+import { KeyPolicyEditor, limitsDocument, policyDraftOf, policyPatch, type PolicyDraft } from './api-key-policy.tsx';
 import { formatTime, relative } from '../format.ts';
 
 /** What the page is doing with one key: a dialog open, or the one-time secret on screen. */
@@ -16,6 +17,17 @@ type Dialog =
 
 const keyName = (k: ApiKey) => k.label ?? k.prefix;
 
+/** One line on what the key may do, when it is not the open default (limits are on the key's page). */
+function policySummary(k: ApiKey): string | null {
+  const parts = [
+    k.model_mode === 'deny_all' ? 'no models' : k.model_mode === 'selected' ? `models: ${k.allowed_models.join(', ')}` : null,
+    k.enforced_model ? `always ${k.enforced_model}` : null,
+    k.enforced_reasoning_effort ? `effort ${k.enforced_reasoning_effort}` : k.maximum_reasoning_effort ? `effort ≤ ${k.maximum_reasoning_effort}` : null,
+    k.service_tier ? `tier ${k.service_tier}` : null,
+  ].filter(Boolean);
+  return parts.length > 0 ? parts.join(' · ') : null;
+}
+
 export function ApiKeysPage() {
   const [poolId, setPoolId] = useState<string | null>(null);
   const keys = useQuery({ queryKey: ['api-keys', poolId ?? ''], queryFn: () => get<{ items: ApiKey[] }>(`/api-keys${query({ pool_id: poolId })}`).then((r) => r.items) });
@@ -24,6 +36,7 @@ export function ApiKeysPage() {
   const [dialog, setDialog] = useState<Dialog | null>(null);
   const refresh = () => {
     void client.invalidateQueries({ queryKey: ['api-keys'] });
+    void client.invalidateQueries({ queryKey: ['api-key-limits'] });
     void client.invalidateQueries({ queryKey: ['pools'] });
   };
   const toggle = useMutation({
@@ -65,6 +78,7 @@ export function ApiKeysPage() {
                   <Table.Td>
                     {/* The key's own page: usage, cost, limits and recent requests (its Observatory). */}
                     <Anchor component={Link} to={`/api-keys/${k.id}`} size="sm">{k.label ?? k.prefix}</Anchor>
+                    {policySummary(k) ? <Text size="xs" c="dimmed" data-testid="policy-summary">{policySummary(k)}</Text> : null}
                     {k.notes ? <Text size="xs" c="dimmed" lineClamp={2} maw={280}>{k.notes}</Text> : null}
                   </Table.Td>
                   <Table.Td><code>{k.prefix}…</code></Table.Td>
@@ -140,13 +154,25 @@ export function ApiKeysPage() {
   );
 }
 
-/** Create (pool, label, notes, expiry) or edit (label, notes, expiry) in one form. */
+/**
+ * Create (pool, label, notes, expiry) or edit in one form; editing adds the key's Pool, models,
+ * enforcement and limits ("Models and limits").
+ */
 function KeyFormModal({ opened, editing, defaultPool, onClose, onSaved }: { opened: boolean; editing: ApiKey | null; defaultPool: string | null; onClose: () => void; onSaved: (secret: string | null) => void }) {
-  const [poolId, setPoolId] = useState<string | null>(defaultPool);
+  const [poolId, setPoolId] = useState<string | null>(editing?.pool_id ?? defaultPool);
   const [error, setError] = useState<string | null>(null);
+  const [draft, setDraft] = useState<PolicyDraft | null>(null);
+  const limits = useQuery({ queryKey: ['api-key-limits', editing?.id ?? ''], queryFn: () => get<KeyLimits>(`/api-keys/${editing!.id}/limits`), enabled: opened && editing !== null });
+  const catalog = useQuery({ queryKey: ['pool-models', poolId ?? ''], queryFn: () => get<PoolModels>(`/pools/${poolId}/models`), enabled: opened && editing !== null && poolId !== null });
+  // The draft starts from what is stored, once the limits arrived.
+  const policy = draft ?? (editing && limits.data ? policyDraftOf(editing, limits.data) : null);
   const save = useMutation({
-    mutationFn: (body: { label: string | null; notes: string | null; expires_at: string | null }) =>
-      editing ? patch<{ api_key: ApiKey }>(`/api-keys/${editing.id}`, body).then(() => null) : post<{ api_key: ApiKey; key: string }>('/api-keys', { pool_id: poolId, ...body }).then((r) => r.key),
+    mutationFn: async (body: { label: string | null; notes: string | null; expires_at: string | null }) => {
+      if (!editing) return post<{ api_key: ApiKey; key: string }>('/api-keys', { pool_id: poolId, ...body }).then((r) => r.key);
+      await patch<{ api_key: ApiKey }>(`/api-keys/${editing.id}`, { ...body, ...(poolId && poolId !== editing.pool_id ? { pool_id: poolId } : {}), ...(policy ? policyPatch(policy) : {}) });
+      if (policy) await put<KeyLimits>(`/api-keys/${editing.id}/limits`, limitsDocument(policy));
+      return null;
+    },
     onSuccess: (secret) => onSaved(secret),
     onError: (e) => setError(errorMessage(e)),
   });
@@ -163,7 +189,9 @@ function KeyFormModal({ opened, editing, defaultPool, onClose, onSaved }: { open
       <form onSubmit={submit}>
         <Stack>
           {error ? <Alert color="red" role="alert">{error}</Alert> : null}
-          {editing ? <Text size="sm">Key <code>{editing.prefix}…</code></Text> : <PoolSelect value={poolId} onChange={setPoolId} required />}
+          {editing ? <Text size="sm">Key <code>{editing.prefix}…</code></Text> : null}
+          <PoolSelect value={poolId} onChange={setPoolId} required />
+          {editing && poolId !== editing.pool_id ? <Alert color="yellow">Saving moves the key to this pool and signs its holder out of the Observatory.</Alert> : null}
           <TextInput name="label" label="Label" description="Who or what uses it, e.g. laptop, ci" defaultValue={editing?.label ?? ''} maxLength={160} data-autofocus />
           <TextInput
             name="expires_at"
@@ -174,6 +202,9 @@ function KeyFormModal({ opened, editing, defaultPool, onClose, onSaved }: { open
             min={tomorrow}
           />
           <Textarea name="notes" label="Notes" description="For operators: where it is deployed, who to ask" defaultValue={editing?.notes ?? ''} maxLength={2000} autosize minRows={2} />
+          {editing ? (
+            limits.error ? <ErrorNote error={limits.error} retry={() => void limits.refetch()} /> : policy ? <KeyPolicyEditor draft={policy} onChange={setDraft} catalog={(catalog.data?.items ?? []).map((m) => m.id)} /> : <Loading label="Loading limits…" />
+          ) : null}
           <Group justify="flex-end">
             <Button variant="default" onClick={onClose}>Cancel</Button>
             <Button type="submit" loading={save.isPending} disabled={!editing && !poolId}>{editing ? 'Save' : 'Create'}</Button>
