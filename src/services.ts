@@ -46,7 +46,7 @@ export function createServices(config: Config, handle: DatabaseHandle, log: Logg
   const apiKeys = new ApiKeyCache(db);
   const admission = createAdmission(config.admissionLimits, (routeClass, outcome, waitedMs) => metrics.admission.record(routeClass, outcome, waitedMs));
   metrics.admission.watch(() => Object.entries(admission));
-  const keyPolicies = new KeyPolicyGate(db);
+  const keyPolicies = new KeyPolicyGate(db, { onClaimError: (error) => log.warn({ err: error }, 'requests-per-minute slot could not be claimed in the database; using this process\'s estimate') });
   const accountDeps: AccountDeps = { db, keyring: config.upstreamKeyring, notifier, dispatcher, upstreamBaseUrl: config.upstreamBaseUrl, log, authIssuer: config.authIssuer, publicUrl: publicUrlOf(config.publicHost, config.port) };
   return {
     config,

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 // A limits edit publishes on the key channel, like any other key change.
 import { API_KEY_CHANNEL, type Db, type Notifier } from '../db/index.ts';
+import { PoolerError } from '../errors.ts';
 import { checkLimits, effectiveLimits, policyError, type KeyLimits, type KeyPolicy, type KeyUsage, type PolicyRequest } from './key-policies.ts';
 
 const POLICY_TTL_MS = 30_000;
@@ -31,9 +32,12 @@ export class KeyPolicyGate {
   #usage = new Map<string, { at: number; usage: KeyUsage }>();
   #local = new Map<string, LocalAdmission[]>();
 
-  constructor(db: Db, now: () => number = Date.now) {
+  #onClaimError: (error: unknown) => void;
+
+  constructor(db: Db, options: { now?: () => number; onClaimError?: (error: unknown) => void } = {}) {
     this.#db = db;
-    this.#now = now;
+    this.#now = options.now ?? Date.now;
+    this.#onClaimError = options.onClaimError ?? (() => {});
   }
 
   async listen(notifier: Notifier): Promise<void> {
@@ -63,7 +67,18 @@ export class KeyPolicyGate {
     // token windows use the estimate from buckets plus local admissions.
     const violation = checkLimits({ ...limits, maxRequestsPerMinute: null }, usage, request, new Date(now));
     if (violation) throw policyError(violation, new Date(now));
-    if (limits.maxRequestsPerMinute !== null) await this.#claimRequestSlot(apiKeyId, limits.maxRequestsPerMinute);
+    if (limits.maxRequestsPerMinute !== null) {
+      try {
+        await this.#claimRequestSlot(apiKeyId, limits.maxRequestsPerMinute);
+      } catch (error) {
+        if (error instanceof PoolerError) throw error;
+        // The database did not answer: a request it could serve is not failed for that. The
+        // limit falls back to this process's estimate (buckets read earlier plus local admissions).
+        this.#onClaimError(error);
+        const estimated = checkLimits({ ...limits, maxTokensPerDay: null, maxTokensPerWeek: null, maxInputTokensPerRequest: null, maxOutputTokensPerRequest: null }, usage, request, new Date(now));
+        if (estimated) throw policyError(estimated, new Date(now));
+      }
+    }
     const admission: LocalAdmission = { at: now, tokens: request.inputTokens + request.outputTokens, settledAt: null };
     local.push(admission);
     return () => {
