@@ -1,7 +1,11 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
 
-/** A reservation this old without a settlement or release belongs to a request no process will finish. */
+/**
+ * A reservation this old without a settlement or release, whose request row nobody touched for as
+ * long, belongs to a request no process will finish. Running requests are kept fresh by their
+ * process (the request-log writer's heartbeat), so a stream longer than this is not mistaken for one.
+ */
 export const STALE_RESERVATION_MS = 60 * 60_000;
 const BATCH = 1000;
 
@@ -21,6 +25,7 @@ export async function releaseStaleReservations(db: Db, opts: { now?: Date; older
       SELECT e.* FROM ledger_entries e
       WHERE e.entry_kind = 'reservation' AND e.amount_status = 'recorded' AND e.occurred_at < ${cutoff} AND e.request_id IS NOT NULL
         AND NOT EXISTS (SELECT 1 FROM ledger_entries c WHERE c.request_id = e.request_id AND c.entry_kind IN ('settlement', 'release'))
+        AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.id = e.request_id AND r.updated_at >= ${cutoff})
       ORDER BY e.occurred_at
       LIMIT ${BATCH}
     ), released AS (

@@ -19,6 +19,12 @@ const MAX_BUFFERED = 20_000;
 const MAX_FLUSH_FAILURES = 5;
 /** On close, requests still running get this long to finish (their connections are already cut). */
 const CLOSE_WAIT_MS = 10_000;
+/**
+ * Requests still running have their row's updated_at touched this often, so the stale-reservation
+ * cleanup (which needs an hour of silence) never releases a long stream that is still being served.
+ */
+const HEARTBEAT_MS = 10 * 60_000;
+const HEARTBEAT_CHUNK = 1000;
 
 /**
  * Request logs and ledger rows are written off the hot path: buffered, flushed in batches within
@@ -39,11 +45,34 @@ export class RequestLogWriter {
   #prices: PriceBook;
   #open = new Set<string>();
   #idle: (() => void) | null = null;
+  #heartbeat: NodeJS.Timeout;
 
-  constructor(db: Db, log: Logger) {
+  constructor(db: Db, log: Logger, options: { heartbeatMs?: number } = {}) {
     this.#db = db;
     this.#log = log;
     this.#prices = new PriceBook(db);
+    this.#heartbeat = setInterval(() => void this.touchOpenRequests(), options.heartbeatMs ?? HEARTBEAT_MS);
+    this.#heartbeat.unref();
+  }
+
+  /** Marks the rows of requests still running here as alive (see HEARTBEAT_MS); best effort. */
+  async touchOpenRequests(): Promise<number> {
+    const ids = [...this.#open];
+    let touched = 0;
+    for (let i = 0; i < ids.length; i += HEARTBEAT_CHUNK) {
+      try {
+        const result = await this.#db
+          .updateTable('requests')
+          .set({ updated_at: new Date() })
+          .where('id', 'in', ids.slice(i, i + HEARTBEAT_CHUNK))
+          .where('status', 'in', ['accepted', 'in_progress'])
+          .executeTakeFirst();
+        touched += Number(result.numUpdatedRows ?? 0);
+      } catch (error) {
+        this.#log.warn({ err: error }, 'running requests could not be marked alive; will retry');
+      }
+    }
+    return touched;
   }
 
   get pending(): number {
@@ -88,6 +117,7 @@ export class RequestLogWriter {
       if (this.#open.size > 0) this.#log.warn({ open_requests: this.#open.size }, 'requests still running at shutdown; their reservations stay open until the cleanup job releases them');
     }
     this.#closed = true;
+    clearInterval(this.#heartbeat);
     await this.flush();
   }
 

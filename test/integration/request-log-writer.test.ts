@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import type { LedgerRequest } from '../../src/accounting/index.ts';
+import { releaseStaleReservations, type LedgerRequest } from '../../src/accounting/index.ts';
 import { cliActor } from '../../src/audit/index.ts';
 import type { NewRequestRow } from '../../src/gateway/request-log.table.ts';
 import { removeAccount } from '../../src/upstreams/index.ts';
@@ -124,5 +124,27 @@ describe('request log writer', () => {
     expect(attempts).toEqual([{ pool_upstream_assignment_id: null, upstream_identity_id: null }]);
     const ledger = await gateway.services.db.selectFrom('ledger_entries').select(['entry_kind', 'input_tokens']).where('request_id', '=', record.request.id).orderBy('entry_kind').execute();
     expect(ledger.map((entry) => entry.entry_kind)).toEqual(['reservation', 'settlement']);
+  });
+
+  test('a request still running is kept alive: the stale-reservation cleanup never releases a long stream', async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'writer-heartbeat');
+    const writer = gateway.services.requestLog;
+    const running = requestOf(seeded);
+    const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+    writer.reserve({ request: { ...running.request, admitted_at: twoHoursAgo }, ledger: { ...running.ledger, occurredAt: twoHoursAgo } });
+    await writer.flush();
+    const db = gateway.services.db;
+    // As if the stream had been running for two hours and the last heartbeat were as old.
+    await db.updateTable('requests').set({ updated_at: twoHoursAgo }).where('id', '=', running.request.id).execute();
+    await db.updateTable('ledger_entries').set({ occurred_at: twoHoursAgo }).where('request_id', '=', running.request.id).execute();
+
+    expect(await writer.touchOpenRequests()).toBeGreaterThanOrEqual(1);
+    await releaseStaleReservations(db);
+    const released = await db.selectFrom('ledger_entries').select('id').where('request_id', '=', running.request.id).where('entry_kind', '=', 'release').execute();
+    expect(released).toEqual([]);
+    writer.write({ request: { ...running.request, status: 'succeeded' }, attempts: [], ledger: { ...running.ledger, served: true, usage: { inputTokens: 5, cachedInputTokens: 0, outputTokens: 5, reasoningTokens: 0, totalTokens: 10 } } });
+    await writer.flush();
+    const kinds = await db.selectFrom('ledger_entries').select('entry_kind').where('request_id', '=', running.request.id).orderBy('entry_kind').execute();
+    expect(kinds.map((k) => k.entry_kind)).toEqual(['reservation', 'settlement']);
   });
 });
