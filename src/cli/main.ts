@@ -4,6 +4,13 @@ import { runCli } from './cli.ts';
 
 const flush = (stream: NodeJS.WriteStream) => new Promise<void>((resolve) => stream.write('', () => resolve()));
 
+// A reader that stops early (`codex-pooler keys list | head -1`) closes the pipe: that ends the
+// output, it is not a failure worth a stack trace.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 let code: number;
 try {
   code = await runCli(process.argv.slice(2));

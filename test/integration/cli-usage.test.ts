@@ -1,8 +1,9 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { killAllPoolers, poolerEnv, runPooler, testSecrets, REPO_ROOT } from '../support/processes.ts';
+import { BIN, killAllPoolers, poolerEnv, runPooler, testSecrets, REPO_ROOT } from '../support/processes.ts';
 
 // Config checks fail before any connection is attempted, so the URL need not reach a server.
 const UNREACHABLE_DATABASE = 'postgres://postgres@127.0.0.1:1/codex_pooler_nowhere';
@@ -43,6 +44,16 @@ describe('codex-pooler command line', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('Usage: codex-pooler keys create');
     expect(result.stdout).toContain('--pool <pool>');
+  });
+
+  test('a reader that closes the pipe early (| head) ends the output quietly, exit 0', async () => {
+    const child = spawn(process.execPath, [BIN, 'accounts', '--help'], { env: poolerEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    expect(stderr).not.toContain('EPIPE');
+    expect(code).toBe(0);
   });
 
   test.each([
