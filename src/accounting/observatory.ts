@@ -9,6 +9,7 @@ import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
 import { PoolerError } from '../errors.ts';
 import { listKeyLimits } from './key-limits.ts';
+import { requestLedgerTotals } from './request-ledger.ts';
 
 export const OBSERVATORY_WINDOWS = {
   '1h': { ms: 3_600_000, buckets: 12 },
@@ -128,16 +129,10 @@ const facts = (apiKeyId: string, from: Date, to: Date) => sql`(
     coalesce(r.input_tokens, 0) AS input_tokens, coalesce(r.cached_input_tokens, 0) AS cached_input_tokens,
     coalesce(r.output_tokens, 0) AS output_tokens, coalesce(r.reasoning_tokens, 0) AS reasoning_tokens,
     r.total_tokens,
-    coalesce(l.settled, 0) + CASE WHEN coalesce(l.closed, false) THEN 0 ELSE coalesce(l.reserved, 0) END AS cost_micros,
-    coalesce(l.unpriced, false) AS unpriced
+    l.settled_cost_micros + l.estimated_cost_micros AS cost_micros,
+    l.unpriced
   FROM requests r
-  LEFT JOIN LATERAL (
-    SELECT sum(e.settled_cost_micros) FILTER (WHERE e.entry_kind = 'settlement') AS settled,
-      sum(e.estimated_cost_micros) FILTER (WHERE e.entry_kind = 'reservation') AS reserved,
-      bool_or(e.entry_kind IN ('settlement', 'release')) AS closed,
-      bool_or(e.entry_kind = 'settlement' AND (e.details->>'unpriced') = 'true') AS unpriced
-    FROM ledger_entries e WHERE e.request_id = r.id AND e.amount_status = 'recorded'
-  ) l ON true
+  ${requestLedgerTotals}
   WHERE r.api_key_id = ${apiKeyId} AND r.admitted_at >= ${from} AND r.admitted_at < ${to}
 )`;
 

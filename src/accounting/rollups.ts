@@ -14,6 +14,7 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../db/index.ts';
 import { PoolerError } from '../errors.ts';
+import { requestLedgerTotals } from './request-ledger.ts';
 
 export const ROLLUP_CONTRACT_VERSION = 2;
 export const ROLLUP_DIMENSIONS = ['pool', 'api_key', 'pool_upstream_assignment', 'upstream_identity', 'model'] as const;
@@ -69,19 +70,11 @@ export function requestFacts(ranges: readonly TimeRange[], poolIds: readonly str
       coalesce(r.output_tokens, 0) AS output_tokens,
       coalesce(r.reasoning_tokens, 0) AS reasoning_tokens,
       coalesce(r.total_tokens, 0) AS total_tokens,
-      coalesce(l.settled, 0) AS settled_cost_micros,
-      CASE WHEN coalesce(l.closed, false) THEN 0 ELSE coalesce(l.reserved, 0) END AS estimated_cost_micros,
-      coalesce(l.unpriced, false) AS unpriced
+      l.settled_cost_micros,
+      l.estimated_cost_micros,
+      l.unpriced
     FROM requests r
-    LEFT JOIN LATERAL (
-      SELECT
-        sum(e.settled_cost_micros) FILTER (WHERE e.entry_kind = 'settlement') AS settled,
-        sum(e.estimated_cost_micros) FILTER (WHERE e.entry_kind = 'reservation') AS reserved,
-        bool_or(e.entry_kind IN ('settlement', 'release')) AS closed,
-        bool_or(e.entry_kind = 'settlement' AND (e.details->>'unpriced') = 'true') AS unpriced
-      FROM ledger_entries e
-      WHERE e.request_id = r.id AND e.amount_status = 'recorded'
-    ) l ON true
+    ${requestLedgerTotals}
     WHERE (${inRanges}) AND r.pool_id IS NOT NULL ${poolFilter}
   )`;
 }

@@ -10,6 +10,7 @@ import { API_KEY_CHANNEL, jsonb, type Db, type Notifier, type Tx } from '../db/i
 import { PoolerError, invalidInput } from '../errors.ts';
 import { findPool } from '../pools/index.ts';
 import type { ApiKeyRow, ApiKeyStatus } from './api-key.table.ts';
+import { deleteObservatorySessions } from './dashboard-sessions.ts';
 import { changedPolicyFields, mergeModelPolicy, modelPolicyColumns, modelPolicyOf, type ModelPolicyEdit } from './model-policy.ts';
 import { apiKeyRefColumn, parseExpiry, toApiKey, type ApiKey, type MintedApiKey } from './service.ts';
 
@@ -40,14 +41,6 @@ async function lockKey(tx: Tx, ref: string): Promise<ApiKeyRow> {
   return row;
 }
 
-/**
- * The key holder's Observatory sessions end whenever the key stops being usable as it was (§6.2).
- * Same statement as observatory's deleteObservatorySessions; not imported, as observatory imports this domain.
- */
-async function endDashboardSessions(tx: Tx, keyId: string): Promise<void> {
-  await sql`DELETE FROM api_key_dashboard_sessions WHERE api_key_id = ${keyId}`.execute(tx);
-}
-
 /** Entering paused or revoked bumps the epoch, so anything holding the key's old state drops it. */
 const leavesActive = (to: ApiKeyStatus) => to === 'paused' || to === 'revoked';
 
@@ -67,7 +60,7 @@ export async function setApiKeyStatus(deps: ApiKeyDeps, actor: Actor, ref: strin
     const change = planStatusChange(current.status, to);
     if (change.kind === 'noop') return current;
     const updated = await tx.updateTable('api_keys').set(statusColumns(current, to, new Date())).where('id', '=', current.id).returningAll().executeTakeFirstOrThrow();
-    if (leavesActive(to)) await endDashboardSessions(tx, current.id);
+    if (leavesActive(to)) await deleteObservatorySessions(tx, current.id);
     await recordAudit(tx, { actor, action: `api_key.${change.action}`, poolId: current.pool_id, targetType: 'api_key', targetId: current.id, details: { key_prefix: current.key_prefix, previous_status: current.status, new_status: to } });
     return updated;
   });
@@ -95,7 +88,7 @@ export async function rotateApiKey(deps: ApiKeyDeps, actor: Actor, ref: string):
       .where('id', '=', current.id)
       .returningAll()
       .executeTakeFirstOrThrow();
-    await endDashboardSessions(tx, current.id);
+    await deleteObservatorySessions(tx, current.id);
     await recordAudit(tx, { actor, action: 'api_key.rotate', poolId: current.pool_id, targetType: 'api_key', targetId: current.id, details: { previous_key_prefix: current.key_prefix, key_prefix: updated.key_prefix } });
     return { row: updated, previousPrefix: current.key_prefix };
   });
@@ -181,7 +174,7 @@ export async function updateApiKey(deps: ApiKeyDeps, actor: Actor, ref: string, 
       .where('id', '=', current.id)
       .returningAll()
       .executeTakeFirstOrThrow();
-    if ((statusChange.kind === 'apply' && leavesActive(edit.status!)) || moves) await endDashboardSessions(tx, current.id);
+    if ((statusChange.kind === 'apply' && leavesActive(edit.status!)) || moves) await deleteObservatorySessions(tx, current.id);
     const details = {
       key_prefix: current.key_prefix,
       changed_fields: changed,

@@ -14,6 +14,10 @@ export interface Notifier {
 }
 
 const CHANNEL_SHAPE = /^[a-z_][a-z0-9_]{0,62}$/;
+/** How long a publisher waits for its own notification to come back before carrying on. */
+const ECHO_WAIT_MS = 1000;
+
+const echoKey = (channel: string, payload: string) => `${channel}\u0000${payload}`;
 
 function assertChannel(channel: string): void {
   if (!CHANNEL_SHAPE.test(channel)) throw new Error(`invalid notification channel ${channel}`);
@@ -25,8 +29,14 @@ export function createLocalNotifier(): Notifier {
   return {
     async publish(channel, payload) {
       assertChannel(channel);
-      // Deliver asynchronously like a real NOTIFY, so publishers never re-enter their own handlers.
-      setImmediate(() => emitter.emit(channel, payload));
+      // Deliver asynchronously like a real NOTIFY, so publishers never re-enter their own handlers;
+      // resolve once delivered, like the PostgreSQL notifier (see there).
+      await new Promise<void>((resolve) =>
+        setImmediate(() => {
+          emitter.emit(channel, payload);
+          resolve();
+        }),
+      );
     },
     async subscribe(channel, handler) {
       assertChannel(channel);
@@ -40,6 +50,8 @@ export function createLocalNotifier(): Notifier {
 
 export function createPostgresNotifier(pool: pg.Pool, connectionString: string, onError: (error: Error) => void): Notifier {
   const handlers = new Map<string, Set<NotificationHandler>>();
+  // Publishers waiting for their own notification to come back to this process's listener.
+  const echoes = new Map<string, Set<() => void>>();
   let listener: pg.Client | null = null;
   let connecting: Promise<pg.Client> | null = null;
   let closed = false;
@@ -49,6 +61,9 @@ export function createPostgresNotifier(pool: pg.Pool, connectionString: string, 
       const client = new pg.Client({ connectionString });
       client.on('notification', (message) => {
         for (const handler of handlers.get(message.channel) ?? []) handler(message.payload ?? '');
+        const key = echoKey(message.channel, message.payload ?? '');
+        for (const done of echoes.get(key) ?? []) done();
+        echoes.delete(key);
       });
       client.on('error', (error) => {
         onError(error);
@@ -70,9 +85,32 @@ export function createPostgresNotifier(pool: pg.Pool, connectionString: string, 
   };
 
   return {
+    /**
+     * Resolves once this process's own listener has handled the notification (bounded), when it
+     * listens on the channel: a change made here (a revoked key, a pool edit) is in effect here by
+     * the time its caller answers, instead of a few milliseconds later.
+     */
     async publish(channel, payload) {
       assertChannel(channel);
-      await pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
+      if (!listener || !handlers.has(channel)) {
+        await pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
+        return;
+      }
+      const key = echoKey(channel, payload);
+      let done!: () => void;
+      const echoed = new Promise<void>((resolve) => (done = resolve));
+      const waiting = echoes.get(key) ?? new Set<() => void>();
+      waiting.add(done);
+      echoes.set(key, waiting);
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
+        await Promise.race([echoed, new Promise<void>((resolve) => (timer = setTimeout(resolve, ECHO_WAIT_MS)))]);
+      } finally {
+        clearTimeout(timer);
+        waiting.delete(done);
+        if (waiting.size === 0 && echoes.get(key) === waiting) echoes.delete(key);
+      }
     },
     async subscribe(channel, handler) {
       assertChannel(channel);

@@ -1,5 +1,5 @@
 import { recordAudit, type Actor } from '../audit/index.ts';
-import { apiKeyRefColumn } from '../api-keys/index.ts';
+import { apiKeyRefColumn, deleteObservatorySessions } from '../api-keys/index.ts';
 import { digestMatches, mintOpaqueToken, OPAQUE_TOKEN_PATTERN, opaqueTokenDigest, parsePresentedKey, sha256 } from '../crypto/index.ts';
 import { API_KEY_CHANNEL, type Db, type Notifier, type Tx } from '../db/index.ts';
 import { invalidInput, PoolerError } from '../errors.ts';
@@ -71,12 +71,6 @@ export async function observatoryKeyOf(db: Db, token: string | null, now = new D
 export async function signOut(db: Db, token: string | null): Promise<void> {
   if (!token || !OPAQUE_TOKEN_PATTERN.test(token)) return;
   await db.deleteFrom('api_key_dashboard_sessions').where('token_hash', '=', opaqueTokenDigest(token)).execute();
-}
-
-/** Ends every Observatory session of a key (paused, revoked, rotated, moved, access turned off). */
-export async function deleteObservatorySessions(db: Db | Tx, apiKeyId: string): Promise<number> {
-  const result = await db.deleteFrom('api_key_dashboard_sessions').where('api_key_id', '=', apiKeyId).executeTakeFirst();
-  return Number(result.numDeletedRows ?? 0);
 }
 
 /** Turns a key's Observatory access on or off (audited); turning it off ends its sessions. */

@@ -163,6 +163,29 @@ export function parseTokenClaims(accessToken: string): TokenClaims {
   };
 }
 
+/** What a sign-in or an auth.json settles itself; the rest of the credentials come from the id token's profile. */
+export type TokenFacts<R extends string | null> = Pick<ImportedCredentials, 'accessToken' | 'idToken' | 'chatgptAccountId' | 'accessTokenExpiresAt' | 'residency'> & { refreshToken: R };
+
+/** The credentials to link, one mapping for auth.json imports and OAuth sign-ins (the label is the email, else the default). */
+export function credentialsFromProfile<R extends string | null>(profile: IdTokenProfile, tokens: TokenFacts<R>): Omit<ImportedCredentials, 'refreshToken'> & { refreshToken: R } {
+  return {
+    accessToken: tokens.accessToken,
+    refreshToken: tokens.refreshToken,
+    idToken: tokens.idToken,
+    chatgptAccountId: tokens.chatgptAccountId,
+    chatgptUserId: profile.chatgptUserId,
+    email: profile.email,
+    planType: profile.planType,
+    planFamily: profile.planFamily,
+    workspaceId: profile.workspaceId,
+    workspaceLabel: profile.workspaceLabel,
+    seatType: profile.seatType,
+    accessTokenExpiresAt: tokens.accessTokenExpiresAt,
+    residency: tokens.residency,
+    accountLabel: profile.email ?? DEFAULT_ACCOUNT_LABEL,
+  };
+}
+
 /** Identity profile carried by an id_token. Undecodable tokens yield an all-null profile. */
 export function readIdTokenProfile(idToken: string): IdTokenProfile {
   const claims = decodeOrNull(idToken);
@@ -275,21 +298,13 @@ export function parseAuthJson(text: string, now: Date): AuthJsonResult {
 
   return {
     ok: true,
-    value: {
+    value: credentialsFromProfile(profile, {
       accessToken: access.token,
       refreshToken,
       idToken: id.token,
       chatgptAccountId,
-      chatgptUserId: profile.chatgptUserId,
-      email: profile.email,
-      planType: profile.planType,
-      planFamily: profile.planFamily,
-      workspaceId: profile.workspaceId,
-      workspaceLabel: profile.workspaceLabel,
-      seatType: profile.seatType,
       accessTokenExpiresAt,
       residency: residencyOf(access.claims),
-      accountLabel: profile.email ?? DEFAULT_ACCOUNT_LABEL,
-    },
+    }),
   };
 }

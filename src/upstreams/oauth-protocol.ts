@@ -3,7 +3,7 @@
 // proof. No I/O and no clock: callers pass `now` and the stored facts.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { DEFAULT_ACCOUNT_LABEL, parseTokenClaims, readIdTokenProfile } from './auth-json.ts';
+import { credentialsFromProfile, parseTokenClaims, readIdTokenProfile } from './auth-json.ts';
 import type { LinkCredentials } from './linking.ts';
 import { CODEX_OAUTH_CLIENT_ID } from './oauth-refresh.ts';
 import { CODEX_ORIGINATOR } from './upstream-http.ts';
@@ -180,22 +180,14 @@ export function credentialsFromTokens(tokens: ExchangedTokens, now: Date): { ok:
   if (expiresAt.getTime() <= now.getTime()) return fail('token_exchange_failed', 'ChatGPT issued an access token that is already expired');
   return {
     ok: true,
-    value: {
+    value: credentialsFromProfile(profile, {
       accessToken: tokens.accessToken,
       refreshToken: tokens.refreshToken,
       idToken: tokens.idToken,
       chatgptAccountId,
-      chatgptUserId: profile.chatgptUserId,
-      email: profile.email,
-      planType: profile.planType,
-      planFamily: profile.planFamily,
-      workspaceId: profile.workspaceId,
-      workspaceLabel: profile.workspaceLabel,
-      seatType: profile.seatType,
       accessTokenExpiresAt: expiresAt,
       residency: access.residency,
-      accountLabel: profile.email ?? DEFAULT_ACCOUNT_LABEL,
-    },
+    }),
   };
 }
 

@@ -57,8 +57,23 @@ function requireImagePermission(services: Services) {
   };
 }
 
-async function transcriptionBody(parts: TranscriptionParts): Promise<{ contentType: string; bytes: Buffer }> {
-  return encodeMultipart(parts.parts);
+/** Both transcription routes send the same multipart body to the upstream's `/backend-api/transcribe`. */
+async function transcriptionPlan(parts: TranscriptionParts, endpoint: string, extras: Pick<Plan, 'relay' | 'answer'> = {}): Promise<Plan> {
+  const upstream = await encodeMultipart(parts.parts);
+  return {
+    routeClass: 'audio_transcription',
+    endpoint,
+    upstreamPath: '/backend-api/transcribe',
+    transport: 'http_multipart',
+    stream: false,
+    failover: true,
+    requestedModel: parts.model,
+    upstreamModel: parts.model,
+    routeModel: null,
+    contentType: upstream.contentType,
+    body: upstream.bytes,
+    ...extras,
+  };
 }
 
 async function formOf(body: unknown) {
@@ -72,20 +87,7 @@ export function registerBackendBridgeRoutes(scope: FastifyInstance, ctx: BridgeC
 
   scope.post('/backend-api/transcribe', async (request, reply) => {
     const parts = backendTranscription(await formOf(request.body));
-    const upstream = await transcriptionBody(parts);
-    await run(ctx, request, reply, {
-      routeClass: 'audio_transcription',
-      endpoint: '/backend-api/transcribe',
-      upstreamPath: '/backend-api/transcribe',
-      transport: 'http_multipart',
-      stream: false,
-      failover: true,
-      requestedModel: parts.model,
-      upstreamModel: parts.model,
-      routeModel: null,
-      contentType: upstream.contentType,
-      body: upstream.bytes,
-    });
+    await run(ctx, request, reply, await transcriptionPlan(parts, '/backend-api/transcribe'));
   });
 
   scope.post('/backend-api/files', async (request, reply) => {
@@ -191,22 +193,10 @@ export function registerV1BridgeRoutes(scope: FastifyInstance, ctx: BridgeContex
 
   scope.post('/v1/audio/transcriptions', async (request, reply) => {
     const parts = v1Transcription(await formOf(request.body));
-    const upstream = await transcriptionBody(parts);
-    await run(ctx, request, reply, {
-      routeClass: 'audio_transcription',
-      endpoint: '/v1/audio/transcriptions',
-      upstreamPath: '/backend-api/transcribe',
-      transport: 'http_multipart',
-      stream: false,
-      failover: true,
-      requestedModel: parts.model,
-      upstreamModel: parts.model,
-      routeModel: null,
-      contentType: upstream.contentType,
-      body: upstream.bytes,
+    await run(ctx, request, reply, await transcriptionPlan(parts, '/v1/audio/transcriptions', {
       relay: redactingRelay(),
       answer: async (payload) => ({ status: 200, body: v1TranscriptionAnswer(payload) }),
-    });
+    }));
   });
 
   const imagePermission = requireImagePermission(services);
