@@ -4,7 +4,7 @@
  */
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import { pauseApiKey, revokeApiKey, updateApiKey } from '../../src/api-keys/index.ts';
+import { API_KEY_CHANNEL, pauseApiKey, revokeApiKey, updateApiKey } from '../../src/api-keys/index.ts';
 import { cliActor } from '../../src/audit/index.ts';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.ts';
 import { seedPool, startGateway, type TestGateway } from '../support/gateway.ts';
@@ -403,6 +403,79 @@ describe('/v1/responses websocket refusals', () => {
     expect(refused?.status).toBe(403);
     expect(JSON.parse(refused!.body).error.code).toBe('v1_compatibility_disabled');
     expect(upstream.requests.filter((r) => seeded.accounts.some((a) => a.accountId === r.accountId) && r.transport === 'websocket')).toHaveLength(0);
+  });
+});
+
+describe('/v1 compatibility turned off while /v1 sockets are open', () => {
+  test('the next /v1 turn is refused at once (1008) and a key notification closes the others; native sockets keep working', async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'ws-v1-turned-off');
+    const first = await openSocket(wsUrl(gateway.url, '/v1/responses'), { authorization: `Bearer ${seeded.key}` });
+    const second = await openSocket(wsUrl(gateway.url, '/v1/responses'), { authorization: `Bearer ${seeded.key}` });
+    const native = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+    first.send({ type: 'response.create', model: 'gpt-5.4', input: 'before' });
+    expect((await first.turn(0)).at(-1)!.type).toBe('response.completed');
+    const sent = upstreamWsTurns(seeded.accounts[0]!.accountId).length;
+    await sql`INSERT INTO pool_routing_settings (pool_id, v1_compatibility_enabled) VALUES (${seeded.pool.id}, false)
+      ON CONFLICT (pool_id) DO UPDATE SET v1_compatibility_enabled = false`.execute(gateway.services.db);
+    // Only this process's key cache forgets the key: no notification, so the 5 s poll has not run;
+    // the turn itself must see the change.
+    gateway.services.apiKeys.invalidate(seeded.apiKey.prefix);
+    const from = first.frames.length;
+    first.send({ type: 'response.create', model: 'gpt-5.4', input: 'after' });
+    expect(await first.waitClosed(3_000)).toEqual({ code: 1008, reason: 'api key is no longer active' });
+    expect(first.frames.slice(from).some((f) => f.type === 'response.completed')).toBe(false);
+    expect(upstreamWsTurns(seeded.accounts[0]!.accountId)).toHaveLength(sent);
+    // The key-change notification re-checks the open /v1 socket on its own surface.
+    await gateway.services.notifier.publish(API_KEY_CHANNEL, seeded.apiKey.prefix);
+    expect(await second.waitClosed(3_000)).toEqual({ code: 1008, reason: 'api key is no longer active' });
+    expect(native.closed).toBeNull();
+    native.send(turn('native still works'));
+    expect((await native.turn(0)).at(-1)!.type).toBe('response.completed');
+    native.close();
+  });
+});
+
+describe('per-connection queue bound', () => {
+  test('a client pipelining large frames during a turn is no longer read past the bound; every frame is served afterwards', async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'ws-queue-bound');
+    const socket = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+    upstream.script(seeded.accounts[0]!.accountId, { kind: 'stall-mid-stream', ms: 4_000, on: 'websocket' });
+    socket.send(turn('slow'));
+    await socket.until(() => socket.frames.some((f) => f.type === 'response.output_text.delta'), 'the slow turn to start');
+    // 24 warm-ups of 4 MiB each queue behind the running turn (96 MiB in all).
+    const pad = 'x'.repeat(4 * 1024 * 1024);
+    const frames = 24;
+    for (let i = 0; i < frames; i++) socket.send({ type: 'response.create', model: 'gpt-5.4', generate: false, pad });
+    // Wait until the gateway stops taking bytes (the client's send buffer stops shrinking).
+    let last = -1;
+    for (let i = 0; i < 20 && socket.ws.bufferedAmount !== last; i++) {
+      last = socket.ws.bufferedAmount;
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    // About 8 frames (plus the kernel's socket buffers) were read; without the bound all 96 MiB would be.
+    expect(socket.frames.some((f) => f.type === 'response.completed')).toBe(false);
+    expect(socket.ws.bufferedAmount).toBeGreaterThan(8 * pad.length);
+    // The turn ends, the queue drains, reading resumes: every warm-up is answered, in order, on an open socket.
+    await socket.until(() => socket.frames.filter((f) => f.type === 'response.completed').length === 1 + frames || undefined, 'every warm-up to be answered', 30_000);
+    expect(socket.closed).toBeNull();
+    expect(socket.ws.bufferedAmount).toBe(0);
+    socket.close();
+  }, 60_000);
+});
+
+describe('close metric', () => {
+  test('a client close code outside the gateway table is counted as other', async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'ws-close-label');
+    const socket = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+    socket.ws.close(4321, 'bye');
+    await socket.waitClosed();
+    let text = '';
+    for (let i = 0; i < 50 && !text.includes('code="other"'); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      text = await gateway.services.metrics.registry.getSingleMetricAsString('codex_pooler_gateway_websocket_close_count');
+    }
+    expect(text).toMatch(/code="other"\} [1-9]/);
+    expect(text).not.toContain('4321');
   });
 });
 

@@ -2,11 +2,12 @@ import type { Logger } from 'pino';
 import type WebSocket from 'ws';
 import { PoolerError } from '../../errors.ts';
 import type { Metrics } from '../../metrics/index.ts';
-import { codecFor, SessionsClosedError, type WebsocketSessions } from './sessions.ts';
+import { codecFor, OwnerRouteError, SessionsClosedError, type WebsocketSessions } from './sessions.ts';
 import { socketDownstream } from './downstream.ts';
+import { frameBytes, InboundBudget } from './inbound-budget.ts';
 import type { ClientContext, Downstream, OwnerSession } from './owner-session.ts';
 import type { ForwardedContext } from './peer.ts';
-import { CLOSE, PING_INTERVAL_MS, frameKind, parseClientFrame, peekType } from './protocol.ts';
+import { CLOSE, DOWNSTREAM_HIGH_WATER_BYTES, PING_INTERVAL_MS, closeCodeLabel, frameKind, parseClientFrame, peekType } from './protocol.ts';
 
 const KEY_CHECK_MS = 5_000;
 
@@ -33,6 +34,8 @@ export class ClientConnection {
   #keyStillActive: (client: ClientContext) => Promise<boolean>;
   #target: Target | null = null;
   #chain: Promise<void> = Promise.resolve();
+  /** Frames received and not yet taken by the session (or sent to the owner): bounded, reading pauses past it. */
+  #inbound: InboundBudget;
   #idle: NodeJS.Timeout | null = null;
   #ping: NodeJS.Timeout;
   #keyCheck: NodeJS.Timeout;
@@ -53,11 +56,18 @@ export class ClientConnection {
     this.#metrics = options.metrics;
     this.#idleMs = options.idleMs;
     this.#metrics.activeWebsockets.inc();
+    this.#inbound = new InboundBudget(ws);
     ws.on('message', (data, isBinary) => {
       if (isBinary) return this.close(CLOSE.binary.code, CLOSE.binary.reason);
       this.#touch();
       const text = data.toString();
-      this.#chain = this.#chain.then(() => this.#deliver(text)).catch((error: unknown) => this.#log.error({ err: error }, 'websocket frame could not be delivered'));
+      const taken = this.#inbound.admit(frameBytes(data));
+      this.#chain = this.#chain
+        .then(() => this.#deliver(text, taken))
+        .catch((error: unknown) => {
+          taken();
+          this.#log.error({ err: error }, 'websocket frame could not be delivered');
+        });
     });
     ws.on('pong', () => {
       this.#awaitingPong = false;
@@ -65,6 +75,8 @@ export class ClientConnection {
     ws.on('close', (code) => this.#ended(code));
     ws.on('error', () => ws.terminate());
     this.#ping = setInterval(() => {
+      // While reading is paused (queue full) a pong cannot be read: the client is alive, it is sending.
+      if (this.#inbound.paused) return void (this.#awaitingPong = false);
       if (this.#awaitingPong) return void ws.terminate();
       this.#awaitingPong = true;
       ws.ping();
@@ -83,6 +95,7 @@ export class ClientConnection {
   start(): void {
     this.#chain = this.#chain.then(() => this.#ensureTarget().then(() => undefined)).catch((error: unknown) => {
       if (error instanceof SessionsClosedError) return this.close(CLOSE.draining.code, CLOSE.draining.reason);
+      if (error instanceof OwnerRouteError) return this.#refuse(error);
       this.#log.warn({ err: error }, 'websocket session could not be attached');
       this.close(CLOSE.failed.code, CLOSE.failed.reason);
     });
@@ -155,22 +168,44 @@ export class ClientConnection {
     return target;
   }
 
-  async #deliver(text: string): Promise<void> {
-    if (this.#closed) return;
-    let target: Target;
+  /** The owner is alive but will not take this client: say why (when there is a frame), then close. */
+  #refuse(error: OwnerRouteError): void {
+    if (error.frame) this.#downstream.send(codecFor(this.#forwarded.surface).error(error.frame, null));
+    this.close(error.close.code, error.close.reason);
+  }
+
+  /** One client frame to its owner; `taken` releases its place in the inbound queue once it left this connection. */
+  async #deliver(text: string, taken: () => void): Promise<void> {
+    let handedOver = false;
     try {
-      target = await this.#ensureTarget();
-    } catch (error) {
-      this.#log.warn({ err: error }, 'websocket session owner could not be reached');
-      this.#downstream.send(codecFor(this.#forwarded.surface).error(new PoolerError('websocket_owner_unavailable', 'websocket owner is unavailable'), null));
-      return;
+      if (this.#closed) return;
+      let target: Target;
+      try {
+        target = await this.#ensureTarget();
+      } catch (error) {
+        if (error instanceof OwnerRouteError) return this.#refuse(error);
+        this.#log.warn({ err: error }, 'websocket session owner could not be reached');
+        this.#downstream.send(codecFor(this.#forwarded.surface).error(new PoolerError('websocket_owner_unavailable', 'websocket owner is unavailable'), null));
+        return;
+      }
+      if (target.kind === 'local') {
+        // The session's queue holds the frame now and releases it when its turn loop takes it.
+        handedOver = true;
+        return target.session.receive(text, this.#downstream, taken);
+      }
+      const kind = parseClientFrame(text).kind;
+      // Forwarded turns are re-checked here, where the client's key was presented (local ones by the owner).
+      if (kind === 'turn' && !(await this.#keyStillActive(this.#client))) return this.close(CLOSE.keyInactive.code, CLOSE.keyInactive.reason);
+      if (kind === 'turn' || kind === 'warmup') target.inFlight++;
+      target.socket.send(text);
+      // An owner whose queue is full stops reading the internal socket: this frame stays counted
+      // (and the client's reading paused) until the internal socket has taken it.
+      while (!target.dead && target.socket.readyState === target.socket.OPEN && target.socket.bufferedAmount >= DOWNSTREAM_HIGH_WATER_BYTES) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    } finally {
+      if (!handedOver) taken();
     }
-    if (target.kind === 'local') return target.session.receive(text, this.#downstream);
-    const kind = parseClientFrame(text).kind;
-    // Forwarded turns are re-checked here, where the client's key was presented (local ones by the owner).
-    if (kind === 'turn' && !(await this.#keyStillActive(this.#client))) return this.close(CLOSE.keyInactive.code, CLOSE.keyInactive.reason);
-    if (kind === 'turn' || kind === 'warmup') target.inFlight++;
-    target.socket.send(text);
   }
 
   #touch(): void {
@@ -191,7 +226,7 @@ export class ClientConnection {
     if (this.#idle) clearTimeout(this.#idle);
     this.#untrack();
     this.#metrics.activeWebsockets.dec();
-    this.#metrics.websocketCloseCount.inc({ code: String(code) });
+    this.#metrics.websocketCloseCount.inc({ code: closeCodeLabel(code) });
     const target = this.#target;
     if (target?.kind === 'local') target.session.detach(this.#downstream);
     if (target?.kind === 'remote' && !target.dead) target.socket.close(1000);

@@ -36,7 +36,8 @@ export class OwnerSession {
   #upstream: UpstreamLink | null = null;
   #downstream: Downstream | null = null;
   #client: ClientContext | null = null;
-  #queue: { text: string; downstream: Downstream; client: ClientContext }[] = [];
+  /** Bounded by the caller's InboundBudget: `taken` tells it the frame left the queue. */
+  #queue: { text: string; downstream: Downstream; client: ClientContext; taken: () => void }[] = [];
   #running = false;
   #turnIds = new Set<string>();
   #idleTimer: NodeJS.Timeout | null = null;
@@ -76,16 +77,19 @@ export class OwnerSession {
     if (this.#downstream !== downstream) return;
     this.#downstream = null;
     this.#client = null;
-    this.#queue = this.#queue.filter((item) => item.downstream !== downstream);
+    this.#queue = this.#queue.filter((item) => {
+      if (item.downstream === downstream) item.taken();
+      return item.downstream !== downstream;
+    });
     if (this.#draining) return this.end();
     this.#idleTimer = setTimeout(() => this.end(), this.#ownerIdleMs);
     this.#idleTimer.unref();
   }
 
-  /** One client text frame, queued behind the running turn. */
-  receive(text: string, downstream: Downstream): void {
-    if (downstream !== this.#downstream || !this.#client) return;
-    this.#queue.push({ text, downstream, client: this.#client });
+  /** One client text frame, queued behind the running turn; `taken` is called once it leaves the queue. */
+  receive(text: string, downstream: Downstream, taken: () => void = () => {}): void {
+    if (downstream !== this.#downstream || !this.#client) return taken();
+    this.#queue.push({ text, downstream, client: this.#client, taken });
     void this.#pump();
   }
 
@@ -102,6 +106,7 @@ export class OwnerSession {
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     this.#upstream?.socket.close();
     this.#upstream = null;
+    for (const item of this.#queue.splice(0)) item.taken();
     this.onGone?.();
   }
 
@@ -116,6 +121,7 @@ export class OwnerSession {
     this.#running = true;
     try {
       for (let item = this.#queue.shift(); item; item = this.#queue.shift()) {
+        item.taken();
         await this.#handle(item.text, item.downstream, item.client).catch((error: unknown) => {
           this.#deps.log.error({ err: error, session: this.id.slice(0, 12) }, 'websocket turn failed unexpectedly');
           if (item.downstream.open) item.downstream.send(this.codec.error(new PoolerError('internal_error', 'websocket response task failed'), null));

@@ -1,7 +1,7 @@
 import pino from 'pino';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { connectToOwner, MAX_SKEW_MS, peerHeaders, peerKey, PeerServer, type ForwardedContext } from './peer.ts';
+import { connectToOwner, MAX_SKEW_MS, OwnerConnectError, ownerFailureOf, peerHeaders, peerKey, PeerServer, type ForwardedContext, type PeerRefusal } from './peer.ts';
 import { ReplayGuard } from './replay-guard.ts';
 
 const SESSION = 'a'.repeat(64);
@@ -17,6 +17,7 @@ const context: ForwardedContext = {
 let server: PeerServer;
 let address: string;
 let owned = true;
+let refusal: PeerRefusal = 'stale_owner';
 const attached: { sessionId: string; context: ForwardedContext }[] = [];
 const key = peerKey('k'.repeat(64));
 
@@ -24,7 +25,8 @@ beforeAll(async () => {
   server = new PeerServer({
     key,
     log: pino({ level: 'silent' }),
-    accepts: async () => owned,
+    accepts: async () => (owned ? null : refusal),
+    instanceId: 'web-a:1:abcd',
     attach: (sessionId, ctx, ws) => {
       attached.push({ sessionId, context: ctx });
       ws.on('message', (data) => ws.send(`echo:${data.toString()}`));
@@ -78,10 +80,39 @@ describe('the internal owner socket', () => {
     expect(await upgradeStatus(SESSION, headers)).toBe(101);
   });
 
-  test('a process that no longer holds the lease refuses with 409', async () => {
+  test('a process that no longer holds the lease, or drains, refuses with 409 naming why and who it is', async () => {
     owned = false;
-    await expect(connectToOwner(address, SESSION, context, key)).rejects.toThrow('(409)');
+    const refused = (await connectToOwner(address, SESSION, context, key).catch((error: unknown) => error)) as OwnerConnectError;
+    expect(refused).toBeInstanceOf(OwnerConnectError);
+    expect(refused).toMatchObject({ status: 409, refusal: 'stale_owner', instance: 'web-a:1:abcd' });
+    refusal = 'owner_drained';
+    expect(await connectToOwner(address, SESSION, context, key).catch((error: unknown) => error)).toMatchObject({ status: 409, refusal: 'owner_drained', instance: 'web-a:1:abcd' });
     owned = true;
+    refusal = 'stale_owner';
+  });
+
+  test('a bad signature is a bare 401 and an address nobody listens on has no status', async () => {
+    expect(await connectToOwner(address, SESSION, context, peerKey('z'.repeat(64))).catch((error: unknown) => error)).toMatchObject({ status: 401, refusal: null, instance: null });
+    const closed = new PeerServer({ key, log: pino({ level: 'silent' }), accepts: async () => null, attach: () => {} });
+    const port = await closed.listen('127.0.0.1', 0);
+    await closed.close();
+    expect(await connectToOwner(`ws://127.0.0.1:${port}`, SESSION, context, key).catch((error: unknown) => error)).toMatchObject({ status: null });
+  });
+});
+
+describe('what a failed owner connection means (only an unreachable owner is taken over)', () => {
+  const refusal = (status: number | null, reason: string | null = null, instance: string | null = null) => new OwnerConnectError(status, reason, instance, 'x');
+  test.each([
+    ['a network error', refusal(null), 'unreachable'],
+    ['any other error', new Error('boom'), 'unreachable'],
+    ['a refused signature', refusal(401), 'peer_auth_failed'],
+    ['the owner draining', refusal(409, 'owner_drained', 'owner-1'), 'owner_drained'],
+    ['the owner no longer holding the lease', refusal(409, 'stale_owner', 'owner-1'), 'stale_owner'],
+    ['a 409 from an older peer without reasons', refusal(409), 'stale_owner'],
+    ['another process answering at the recorded address', refusal(409, 'stale_owner', 'restarted-2'), 'unreachable'],
+    ['an unexpected status', refusal(502), 'stale_owner'],
+  ])('%s', (_name, error, want) => {
+    expect(ownerFailureOf(error, 'owner-1')).toBe(want);
   });
 });
 

@@ -51,7 +51,45 @@ export function peerHeaders(sessionId: string, context: ForwardedContext, key: B
   return { 'x-cxp-peer-timestamp': timestamp, 'x-cxp-peer-nonce': nonce, 'x-cxp-peer-context': encoded, 'x-cxp-peer-signature': signature };
 }
 
-/** Opens the internal socket to the owner; rejects when it cannot be reached or refuses. */
+/**
+ * Why the internal socket to a session's owner could not be opened. `status` is null when the owner
+ * never answered (network error, handshake timeout); otherwise the HTTP status of its refusal, with
+ * the refusal reason and the answering process's instance id when it was a peer listener.
+ */
+export class OwnerConnectError extends Error {
+  readonly status: number | null;
+  readonly refusal: string | null;
+  readonly instance: string | null;
+
+  constructor(status: number | null, refusal: string | null, instance: string | null, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'OwnerConnectError';
+    this.status = status;
+    this.refusal = refusal;
+    this.instance = instance;
+  }
+}
+
+/** What a failed connection to the recorded owner means for the session (routing spec B6 step 3). */
+export type OwnerFailure = 'unreachable' | 'peer_auth_failed' | 'owner_drained' | 'stale_owner';
+
+/**
+ * Pure: only an owner that cannot be reached is taken over. A 401 is a configuration error (the
+ * replicas do not share SECRET_KEY_BASE) and a 409 comes from a live owner (draining, or the lease
+ * moved on): taking those over would give one session two upstream sockets. An address that now
+ * answers for another process (a container restarted on the same IP) means the recorded owner is gone.
+ */
+export function ownerFailureOf(error: unknown, recordedInstance: string): OwnerFailure {
+  if (!(error instanceof OwnerConnectError) || error.status === null) return 'unreachable';
+  if (error.status === 401) return 'peer_auth_failed';
+  if (error.instance !== null && error.instance !== recordedInstance) return 'unreachable';
+  return error.status === 409 && error.refusal === 'owner_drained' ? 'owner_drained' : 'stale_owner';
+}
+
+/** Why an owner refuses an attachment it authenticated (sent in `x-cxp-peer-refusal`). */
+export type PeerRefusal = 'owner_drained' | 'stale_owner';
+
+/** Opens the internal socket to the owner; rejects with an OwnerConnectError when it cannot be reached or refuses. */
 export function connectToOwner(address: string, sessionId: string, context: ForwardedContext, key: Buffer, now = Date.now()): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`${address}${PATH_PREFIX}${sessionId}`, {
@@ -63,9 +101,11 @@ export function connectToOwner(address: string, sessionId: string, context: Forw
     ws.once('open', () => resolve(ws));
     ws.once('unexpected-response', (_request, response) => {
       ws.terminate();
-      reject(new Error(`owner refused the forwarded session (${response.statusCode})`));
+      const header = (name: string) => (typeof response.headers[name] === 'string' ? (response.headers[name] as string) : null);
+      const status = response.statusCode ?? 0;
+      reject(new OwnerConnectError(status, header('x-cxp-peer-refusal'), header('x-cxp-peer-instance'), `owner refused the forwarded session (${status})`));
     });
-    ws.once('error', (error) => reject(error));
+    ws.once('error', (error) => reject(new OwnerConnectError(null, null, null, `owner could not be reached: ${error.message}`, { cause: error })));
   });
 }
 
@@ -77,12 +117,15 @@ export class PeerServer {
   #wss: WebSocketServer;
   #key: Buffer;
   #log: Logger;
-  #accepts: (sessionId: string) => Promise<boolean>;
+  #accepts: (sessionId: string) => Promise<PeerRefusal | null>;
+  #instanceId: string | null;
   #attach: PeerAttach;
   #replays: ReplayGuard;
   #now: () => number;
 
-  constructor(options: { key: Buffer; log: Logger; accepts: (sessionId: string) => Promise<boolean>; attach: PeerAttach; now?: () => number }) {
+  /** `accepts` answers null to take the session, else why not; `instanceId` names this process in refusals. */
+  constructor(options: { key: Buffer; log: Logger; accepts: (sessionId: string) => Promise<PeerRefusal | null>; attach: PeerAttach; instanceId?: string; now?: () => number }) {
+    this.#instanceId = options.instanceId ?? null;
     this.#now = options.now ?? Date.now;
     // A signature stays valid up to the skew past its timestamp: it is remembered that long.
     this.#replays = new ReplayGuard({ windowMs: MAX_SKEW_MS, now: this.#now });
@@ -110,7 +153,11 @@ export class PeerServer {
   }
 
   async #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const refuse = (status: number): void => void socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Conflict'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    const refuse = (status: number, refusal: PeerRefusal | null = null): void => {
+      // Only an authenticated peer learns why (and who answered): a 401 says nothing more.
+      const extra = refusal ? `x-cxp-peer-refusal: ${refusal}\r\n${this.#instanceId ? `x-cxp-peer-instance: ${this.#instanceId}\r\n` : ''}` : '';
+      void socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Conflict'}\r\n${extra}connection: close\r\ncontent-length: 0\r\n\r\n`);
+    };
     socket.on('error', () => socket.destroy());
     const url = request.url ?? '';
     const sessionId = url.startsWith(PATH_PREFIX) ? url.slice(PATH_PREFIX.length) : '';
@@ -141,7 +188,8 @@ export class PeerServer {
       return refuse(401);
     }
     // The lease is checked per attachment: a replica holding a stale view is sent back to resolve again.
-    if (!(await this.#accepts(sessionId).catch(() => false))) return refuse(409);
+    const refusal = await this.#accepts(sessionId).catch((): PeerRefusal => 'stale_owner');
+    if (refusal) return refuse(409, refusal);
     this.#wss.handleUpgrade(request, socket, head, (ws) => this.#attach(sessionId, context, ws));
   }
 }

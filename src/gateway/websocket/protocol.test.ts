@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { sha256Hex } from '../../crypto/index.ts';
-import { canonicalNativeFrame, controlHeaders, frameKind, parseClientFrame, peekType, streamIdOf, turnStateOf, upstreamCreateFrame, warmupFrames } from './protocol.ts';
+import { canonicalNativeFrame, closeCodeLabel, controlHeaders, frameKind, parseClientFrame, peekType, streamIdOf, turnStateOf, upstreamCreateFrame, warmupFrames } from './protocol.ts';
 import { sessionKeyOf } from './routes.ts';
 
 describe('client frames (runtime spec §8)', () => {
@@ -93,4 +93,18 @@ describe('turn state in a frame (§8, §10.1)', () => {
     ['control characters', { client_metadata: { 'x-codex-turn-state': 'a\nb' } }, null],
     ['longer than 512 characters', { client_metadata: { 'x-codex-turn-state': 'x'.repeat(513) } }, null],
   ])('%s', (_name, body, want) => expect(turnStateOf(body)).toBe(want));
+});
+
+describe('closeCodeLabel (the close metric keeps a bounded set of codes)', () => {
+  test.each([
+    [1000, '1000'],
+    [1001, '1001'],
+    [1008, '1008'],
+    [1011, '1011'],
+    [1005, '1005'],
+    [1006, '1006'],
+    [1012, 'other'],
+    [3000, 'other'],
+    [4999, 'other'],
+  ])('%i → %s', (code, label) => expect(closeCodeLabel(code)).toBe(label));
 });

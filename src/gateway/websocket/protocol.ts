@@ -18,8 +18,27 @@ export const CLOSE = {
   failed: { code: 1011, reason: 'websocket response task failed' },
 } as const;
 
+// Close codes a client can cause us to observe without sending them: 1005 (closed without a code)
+// and 1006 (connection dropped). Together with CLOSE they are the only values the close metric keeps.
+const OBSERVED_CLOSE_CODES: ReadonlySet<number> = new Set([...Object.values(CLOSE).map((c) => c.code), 1005, 1006]);
+
+/**
+ * The `code` label of the client close metric: a client may close with any code 1000-4999, so only
+ * the codes of the table above (and 1005/1006) are kept; everything else is `other` (bounded cardinality).
+ */
+export function closeCodeLabel(code: number): string {
+  return OBSERVED_CLOSE_CODES.has(code) ? String(code) : 'other';
+}
+
 /** 64 MiB, the request body limit: a bigger frame or fragmented message closes with 1009. */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
+/**
+ * Client frames a connection may have waiting (received, not yet taken by its turn loop): past
+ * either bound the gateway stops reading the client's socket until the queue drains, so a client
+ * pipelining 64 MiB frames cannot grow the process's memory without limit (TCP pushes back on it).
+ */
+export const MAX_QUEUED_FRAMES = 8;
+export const MAX_QUEUED_BYTES = 2 * MAX_FRAME_BYTES;
 /** Past this many bytes queued to a slow client, upstream reading pauses until it drains. */
 export const DOWNSTREAM_HIGH_WATER_BYTES = 1024 * 1024;
 /** Ping period of both the upstream and the client sockets; a peer silent for two periods is dead. */

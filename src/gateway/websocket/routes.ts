@@ -58,17 +58,18 @@ export async function registerWebsocketRoutes(app: FastifyInstance, options: Web
   const { services, drain } = options;
   const { config } = services;
   const log = services.log.child({ component: 'websocket' });
-  // A key moved to another pool no longer owns the sessions it opened in the old one.
-  const keyStillActiveOn = (surface: KeySurface) => async (client: ClientContext) => {
+  // One check for every socket and turn, on the surface the client connected to: a key moved to
+  // another pool no longer owns the sessions it opened in the old one, and a /v1 socket stops with
+  // the pool's /v1 compatibility.
+  const keyStillActive = async (client: ClientContext): Promise<boolean> => {
     if (client.authorization === null) return true;
     try {
-      return (await services.apiKeys.authenticate(client.authorization, surface)).poolId === client.key.poolId;
+      const key = await services.apiKeys.authenticate(client.authorization, client.surface);
+      return key.poolId === client.key.poolId && (client.surface !== 'v1' || key.v1Enabled);
     } catch {
       return false;
     }
   };
-  const keyStillActive = keyStillActiveOn('backend');
-  const keyStillActiveV1 = keyStillActiveOn('v1');
   const turnDeps: TurnDeps = {
     routing: services.routing,
     credentials: services.credentials,
@@ -141,14 +142,14 @@ export async function registerWebsocketRoutes(app: FastifyInstance, options: Web
       const userAgent = typeof request.headers['user-agent'] === 'string' ? request.headers['user-agent'].slice(0, 160) : null;
       const authorization = request.headers.authorization ?? null;
       const connection = new ClientConnection(socket, {
-        client: { key, authorization, clientIp: request.ip, userAgent, clientRequestId: request.id, forwarded: false },
+        client: { key, surface, authorization, clientIp: request.ip, userAgent, clientRequestId: request.id, forwarded: false },
         sessionId,
         forwarded: { surface, sessionKey, turnState, key, clientIp: request.ip, userAgent, clientRequestId: request.id },
         sessions,
         log,
         metrics: services.metrics,
         idleMs: config.websocket.idleTimeoutMs,
-        keyStillActive: (client) => (surface === 'v1' ? keyStillActiveV1(client) : keyStillActive(client)),
+        keyStillActive,
       });
       connection.start();
     },

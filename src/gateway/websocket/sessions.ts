@@ -8,7 +8,9 @@ import { nativeCodec, v1Codec, type TurnCodec } from './codecs.ts';
 import { socketDownstream } from './downstream.ts';
 import { OwnerLeases, RENEW_MS } from './owner-leases.ts';
 import { OwnerSession, type TurnDeps } from './owner-session.ts';
-import { connectToOwner, peerKey, PeerServer, type ForwardedContext } from './peer.ts';
+import { PoolerError } from '../../errors.ts';
+import { frameBytes, InboundBudget } from './inbound-budget.ts';
+import { connectToOwner, ownerFailureOf, peerKey, PeerServer, type ForwardedContext, type OwnerFailure, type PeerRefusal } from './peer.ts';
 import { CLOSE } from './protocol.ts';
 
 export type OwnerForwarding = { secretKeyBase: string; bindHost: string; port: number; advertiseHost: string; podName: string | null };
@@ -17,12 +19,34 @@ export type OwnerForwarding = { secretKeyBase: string; bindHost: string; port: n
 export type SessionRoute = { kind: 'local'; session: OwnerSession } | { kind: 'remote'; socket: WebSocket } ;
 
 const DRAIN_POLL_MS = 200;
+// A draining owner ends its idle sessions at its next drain poll and then releases their leases:
+// the claim is read again once after that.
+const RECLAIM_DELAY_MS = 2 * DRAIN_POLL_MS + 100;
 
 /** The process is shutting down: no session is attached any more (the client hears 1001). */
 export class SessionsClosedError extends Error {
   constructor() {
     super('websocket sessions are closed: the process is shutting down');
     this.name = 'SessionsClosedError';
+  }
+}
+
+/**
+ * The session's owner is alive but will not take this client: it is draining (1001, the client
+ * reconnects elsewhere), the lease moved on, or it refused this replica's signature (1011). The
+ * error frame, when there is one, tells the client why before the close.
+ */
+export class OwnerRouteError extends Error {
+  readonly failure: Exclude<OwnerFailure, 'unreachable'>;
+  readonly close: { code: number; reason: string };
+  readonly frame: PoolerError | null;
+
+  constructor(failure: Exclude<OwnerFailure, 'unreachable'>, close: { code: number; reason: string }, frame: PoolerError | null) {
+    super(`websocket session could not be attached to its owner: ${failure}`);
+    this.name = 'OwnerRouteError';
+    this.failure = failure;
+    this.close = close;
+    this.frame = frame;
   }
 }
 
@@ -79,7 +103,11 @@ export class WebsocketSessions {
     this.#peer = new PeerServer({
       key: this.#peerKey,
       log: this.#log,
-      accepts: async (sessionId) => !this.#draining() && (await this.#leases!.holds(sessionId)),
+      instanceId,
+      accepts: async (sessionId): Promise<PeerRefusal | null> => {
+        if (this.#draining()) return 'owner_drained';
+        return (await this.#leases!.holds(sessionId)) ? null : 'stale_owner';
+      },
       attach: (sessionId, context, ws) => this.#attachForwarded(sessionId, context, ws),
     });
     const port = await this.#peer.listen(options.bindHost, options.port);
@@ -103,8 +131,11 @@ export class WebsocketSessions {
     for (const connection of this.#connections) connection.keyChanged?.(prefix);
   }
 
-  /** The session's route for a client arriving here (routing spec B6 steps 1-3). */
-  async route(sessionId: string, surface: 'backend' | 'v1', context: ForwardedContext, scope: { poolId: string; apiKeyId: string }): Promise<SessionRoute> {
+  /**
+   * The session's route for a client arriving here (routing spec B6 steps 1-3). Only an owner that
+   * cannot be reached is taken over; a live owner's refusal is retried once (draining) or fails.
+   */
+  async route(sessionId: string, surface: 'backend' | 'v1', context: ForwardedContext, scope: { poolId: string; apiKeyId: string }, reclaimed = false): Promise<SessionRoute> {
     if (this.#closed) throw new SessionsClosedError();
     const local = this.#sessions.get(sessionId);
     if (!this.#leases) return { kind: 'local', session: local ?? this.#create(sessionId, surface, context.sessionKey, context.turnState ?? null, null) };
@@ -120,15 +151,33 @@ export class WebsocketSessions {
     }
     // Another replica holds the lease: a local copy is stale (taken over meanwhile).
     local?.end();
+    const session = sessionId.slice(0, 12);
     try {
       const socket = await connectToOwner(claim.address, sessionId, context, this.#peerKey!);
       this.#metrics.websocketOwnerCount.inc({ decision: 'forwarded' });
       return { kind: 'remote', socket };
     } catch (error) {
-      this.#metrics.websocketOwnerCount.inc({ decision: 'owner_unavailable' });
-      this.#log.warn({ err: error, session: sessionId.slice(0, 12), owner: claim.instanceId }, 'websocket owner is unavailable; taking the session over');
+      const failure = ownerFailureOf(error, claim.instanceId);
+      this.#metrics.websocketOwnerCount.inc({ decision: failure === 'unreachable' ? 'owner_unavailable' : failure });
+      if (failure === 'peer_auth_failed') {
+        // A configuration error, not a dead owner: taking over would run the session twice.
+        this.#log.error({ session, owner: claim.instanceId, address: claim.address }, 'websocket owner refused this replica\'s signature: SECRET_KEY_BASE differs between replicas; the session is not taken over');
+        throw new OwnerRouteError(failure, { code: CLOSE.failed.code, reason: 'websocket owner is unavailable' }, new PoolerError('websocket_owner_unavailable', 'websocket owner forwarding failed: the owner refused this replica (peer authentication failed; every replica needs the same SECRET_KEY_BASE)'));
+      }
+      if (failure === 'owner_drained' || failure === 'stale_owner') {
+        if (!reclaimed) {
+          // The owner is alive: a draining one releases the lease shortly, a moved lease names the new owner.
+          this.#log.info({ session, owner: claim.instanceId, reason: failure }, 'websocket owner refused the session; reading its lease again');
+          await new Promise((resolve) => setTimeout(resolve, failure === 'owner_drained' ? RECLAIM_DELAY_MS : 0));
+          return this.route(sessionId, surface, context, scope, true);
+        }
+        this.#log.warn({ session, owner: claim.instanceId, reason: failure }, 'websocket owner still refuses the session');
+        if (failure === 'owner_drained') throw new OwnerRouteError(failure, CLOSE.draining, null);
+        throw new OwnerRouteError(failure, { code: CLOSE.failed.code, reason: 'websocket owner lease is stale' }, new PoolerError('websocket_owner_unavailable', 'websocket owner lease is stale; reconnect'));
+      }
+      this.#log.warn({ err: error, session, owner: claim.instanceId }, 'websocket owner is unreachable; taking the session over');
       const taken = await this.#leases.takeOver(sessionId, claim.token);
-      if (!taken) return this.route(sessionId, surface, context, scope);
+      if (!taken) return this.route(sessionId, surface, context, scope, reclaimed);
       this.#metrics.websocketOwnerCount.inc({ decision: 'takeover' });
       return { kind: 'local', session: this.#create(sessionId, surface, context.sessionKey, context.turnState ?? null, taken.assignmentId) };
     }
@@ -172,9 +221,13 @@ export class WebsocketSessions {
   #attachForwarded(sessionId: string, context: ForwardedContext, ws: WebSocket): void {
     const session = this.#sessions.get(sessionId) ?? this.#create(sessionId, context.surface, context.sessionKey, context.turnState ?? null, null);
     const downstream = socketDownstream(ws);
-    session.attach(downstream, { key: context.key, authorization: null, clientIp: context.clientIp, userAgent: context.userAgent, clientRequestId: context.clientRequestId, forwarded: true });
+    session.attach(downstream, { key: context.key, surface: context.surface, authorization: null, clientIp: context.clientIp, userAgent: context.userAgent, clientRequestId: context.clientRequestId, forwarded: true });
+    // The same queue bound as a direct client: past it the internal socket stops being read and the
+    // forwarding replica holds (and bounds) the client's frames itself.
+    const inbound = new InboundBudget(ws);
     ws.on('message', (data, isBinary) => {
-      if (!isBinary) session.receive(data.toString(), downstream);
+      if (isBinary) return;
+      session.receive(data.toString(), downstream, inbound.admit(frameBytes(data)));
     });
     ws.on('close', () => session.detach(downstream));
     ws.on('error', () => ws.terminate());

@@ -6,6 +6,7 @@ import type { Admission, AttemptAdmission, Candidate, RoutingState } from '../..
 import type { CredentialStore, QuotaRecorder } from '../../upstreams/index.ts';
 import type { RequestLogWriter } from '../request-log-writer.ts';
 import type { TokenUsage } from '../usage.ts';
+import type { Surface } from './codecs.ts';
 import type { TurnStatus } from './turn-log.ts';
 import type { UpstreamSocket } from './upstream-socket.ts';
 
@@ -25,7 +26,10 @@ export type TurnDeps = {
   /** The key's model allow-list and the pool catalog: the upstream model id, or a PoolerError. */
   resolveModel(key: AuthenticatedKey, requested: string): Promise<string>;
   modelsEtag(poolId: string): Promise<string | null>;
-  /** False when the key presented at the upgrade is no longer active (revoked, expired, paused). */
+  /**
+   * False when the key presented at the upgrade is no longer active on the client's surface
+   * (revoked, expired, paused, moved to another pool, or /v1 compatibility turned off for a /v1 socket).
+   */
   keyStillActive(client: ClientContext): Promise<boolean>;
 };
 
@@ -40,6 +44,8 @@ export type Downstream = {
 
 export type ClientContext = {
   key: AuthenticatedKey;
+  /** The transport the client connected to: its key is re-checked for that surface. */
+  surface: Surface;
   /** The upgrade's Authorization value, kept in memory to re-check the key; absent for forwarded turns. */
   authorization: string | null;
   clientIp: string | null;
