@@ -83,7 +83,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     upstreamDuration: new Histogram({ name: 'codex_pooler_upstream_request_duration_seconds', help: 'Upstream attempt duration, whole body', labelNames: ['route_class', 'status_class'], buckets: UPSTREAM_BUCKETS, registers: [registry] }),
     websocketTurnCount: new Counter({ name: 'codex_pooler_gateway_websocket_turn_count', help: 'Websocket turns by surface and outcome', labelNames: ['surface', 'outcome'], registers: [registry] }),
     websocketCloseCount: new Counter({ name: 'codex_pooler_gateway_websocket_close_count', help: 'Client websocket closes by code', labelNames: ['code'], registers: [registry] }),
-    websocketOwnerCount: new Counter({ name: 'codex_pooler_gateway_websocket_owner_count', help: 'Websocket session owner decisions (local, forwarded, takeover, owner_unavailable)', labelNames: ['decision'], registers: [registry] }),
+    websocketOwnerCount: new Counter({ name: 'codex_pooler_gateway_websocket_owner_count', help: 'Websocket session owner decisions (local, forwarded, takeover, owner_unavailable, owner_drained, stale_owner, peer_auth_failed, owner_crashed)', labelNames: ['decision'], registers: [registry] }),
     accounts: new Gauge({ name: 'codex_pooler_upstream_accounts', help: 'Upstream accounts by state', labelNames: ['state'], registers: [registry] }),
     quotaWindows: new Gauge({ name: 'codex_pooler_quota_windows', help: 'Account quota windows by kind and usage band', labelNames: ['window', 'band'], registers: [registry] }),
   };
