@@ -10,6 +10,8 @@ export const ERROR_CATALOGUE = {
   invalid_model: { status: 400, message: 'unknown model' },
   invalid_json_schema: { status: 400, message: 'invalid JSON schema' },
   invalid_function_parameters: { status: 400, message: 'invalid function parameters' },
+  // /v1/responses replays of earlier output items the gateway no longer (or never) held (docs/clients.md).
+  item_reference_not_found: { status: 400, message: 'item_reference names an item the gateway does not hold' },
   v1_compatibility_disabled: { status: 403, message: 'OpenAI /v1 compatibility is disabled for this pool' },
   api_key_missing: { status: 401, message: 'api key is required' },
   api_key_revoked: { status: 401, message: 'api key is revoked' },

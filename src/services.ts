@@ -4,6 +4,7 @@ import { ApiKeyCache } from './api-keys/index.ts';
 import type { Config } from './config/index.ts';
 import type { DatabaseHandle, Db, Notifier } from './db/index.ts';
 import { KeyPolicyGate } from './accounting/index.ts';
+import { ReplayedItemStore } from './gateway/item-store.ts';
 import { RequestLogWriter } from './gateway/request-log-writer.ts';
 import { createMetrics, type Metrics } from './metrics/index.ts';
 import { createAdmission, RoutingState, type Admission } from './routing/index.ts';
@@ -29,6 +30,8 @@ export type Services = {
   metrics: Metrics;
   admission: Admission;
   keyPolicies: KeyPolicyGate;
+  /** Output items relayed to /v1/responses clients, for their `item_reference` replays (this process only). */
+  replayedItems: ReplayedItemStore;
   /** Starts cache invalidation listeners; only long-running web processes need them. */
   listen(): Promise<void>;
   /** Flushes async writers (request logs, quota evidence) and closes upstream connections. */
@@ -64,6 +67,7 @@ export function createServices(config: Config, handle: DatabaseHandle, log: Logg
     metrics,
     admission,
     keyPolicies,
+    replayedItems: new ReplayedItemStore(),
     async listen() {
       await apiKeys.listen(notifier);
       await keyPolicies.listen(notifier);

@@ -8,9 +8,11 @@ import {
   finishChatStream,
   finishCollector,
   finishResponsesStream,
+  hideEncryptedReasoning,
   redactV1Error,
   toChatChunks,
   toV1ResponsesEvents,
+  type JsonObject,
 } from './translate/index.ts';
 
 /**
@@ -33,12 +35,47 @@ export type ClientRelay =
       upstreamError(status: number, body: Buffer | null): { status: number; body: unknown };
     };
 
-export function v1ResponsesStreamRelay(): ClientRelay {
+/**
+ * What a `/v1/responses` answer leaves behind for later `item_reference` replays (see
+ * src/gateway/item-store.ts); null when the client opted out with `store: false`.
+ */
+export type RelayedItemMemory = {
+  /** Keeps an output item the client receives (with its encrypted reasoning). */
+  remember(item: JsonObject): void;
+  /** The gateway asked for encrypted reasoning on the client's behalf: the client does not see it. */
+  hideEncryptedReasoning: boolean;
+};
+
+const isObject = (value: unknown): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Remembers the item of a `response.output_item.done` and hides encrypted reasoning the client did
+ * not ask for; returns the event the translator should see. Also the hook for the `/v1/responses`
+ * websocket relay (src/gateway/websocket/codecs.ts), which can call it per upstream frame.
+ */
+export function observeRelayedEvent(event: SseEvent, memory: RelayedItemMemory | null): SseEvent {
+  if (memory === null) return event;
+  // Most events (deltas) carry no item: skip them without parsing.
+  if (!event.data.includes('response.output_item.done') && !event.data.includes('"encrypted_content"')) return event;
+  let data: unknown;
+  try {
+    data = JSON.parse(event.data);
+  } catch {
+    return event;
+  }
+  if (!isObject(data)) return event;
+  if ((data.type ?? event.type) === 'response.output_item.done' && isObject(data.item)) memory.remember(data.item);
+  if (!memory.hideEncryptedReasoning) return event;
+  const hidden = hideEncryptedReasoning(data);
+  return hidden === data ? event : { type: event.type, data: JSON.stringify(hidden) };
+}
+
+export function v1ResponsesStreamRelay(memory: RelayedItemMemory | null = null): ClientRelay {
   const state = createResponsesStreamState();
   return {
     mode: 'stream',
     contentType: 'text/event-stream',
-    onEvent: (event) => toV1ResponsesEvents(event, state),
+    onEvent: (event) => toV1ResponsesEvents(observeRelayedEvent(event, memory), state),
     finish: () => finishResponsesStream(state),
     upstreamError: (status) => redactV1Error(status, null, { beforeStream: true }),
   };
@@ -58,8 +95,10 @@ function collectingRelay(toBody: (response: Record<string, unknown>) => unknown,
   };
 }
 
-export function v1ResponsesJsonRelay(options: { inputFile: boolean }): ClientRelay {
-  return collectingRelay((response) => response, (status, body) => redactV1Error(status, body, { inputFile: options.inputFile }));
+export function v1ResponsesJsonRelay(options: { inputFile: boolean; memory?: RelayedItemMemory | null }): ClientRelay {
+  const relay = collectingRelay((response) => response, (status, body) => redactV1Error(status, body, { inputFile: options.inputFile }));
+  const memory = options.memory ?? null;
+  return relay.mode === 'json' && memory !== null ? { ...relay, onEvent: (event) => relay.onEvent(observeRelayedEvent(event, memory)) } : relay;
 }
 
 export function chatStreamRelay(options: { model: string; includeUsage: boolean }): ClientRelay {

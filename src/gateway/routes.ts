@@ -9,6 +9,7 @@ import type { RouteClass } from '../routing/index.ts';
 import type { Services } from '../services.ts';
 import { chatJsonRelay, chatStreamRelay, v1ResponsesJsonRelay, v1ResponsesStreamRelay, type ClientRelay } from './client-relay.ts';
 import { dispatchToPool, type GatewayDeps } from './dispatch.ts';
+import { rememberingRelayedItems, withReplayedItems } from './item-replay.ts';
 import { applyKeyPolicy, checkModelAllowed } from './key-policy.ts';
 import { registerBackendBridgeRoutes, registerV1BridgeRoutes, UploadSlots, type BridgeContext } from './bridge/index.ts';
 import { poolUsageDocument } from './usage-document.ts';
@@ -292,12 +293,15 @@ function registerV1Routes(scope: FastifyInstance, services: Services, deps: Gate
   });
   scope.post('/v1/responses', async (request, reply) => {
     const clientStream = (request.body as JsonObject | null)?.stream === true;
-    const body = toUpstreamResponsesRequest(request.body);
+    // item_reference replays resolve from what this process relayed to the key (never reaching the upstream unresolved).
+    const apiKeyId = request.poolKey!.id;
+    const replayed = withReplayedItems(services.replayedItems, apiKeyId, request.body);
+    const { body, memory } = rememberingRelayedItems(services.replayedItems, apiKeyId, request.body, toUpstreamResponsesRequest(replayed));
     await dispatchV1(services, deps, request, reply, {
       body,
       clientStream,
       endpointLabel: '/v1/responses',
-      relay: () => (clientStream ? v1ResponsesStreamRelay() : v1ResponsesJsonRelay({ inputFile: hasInputFile(body) })),
+      relay: () => (clientStream ? v1ResponsesStreamRelay(memory) : v1ResponsesJsonRelay({ inputFile: hasInputFile(body), memory })),
     });
   });
   scope.post('/v1/chat/completions', chatCompletions(services, deps));

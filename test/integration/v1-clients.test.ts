@@ -462,8 +462,8 @@ describe('Vercel AI SDK (ai + @ai-sdk/openai with baseURL) against /v1: exact te
           }),
         },
         stopWhen: stepCountIs(2),
-        // docs/clients.md: the gateway is stateless upstream (store:false), so the Responses model
-        // must replay items inline rather than by item_reference.
+        // docs/clients.md: with store:false the Responses model replays items inline (the default
+        // store:true, item_reference replays, is covered by v1-item-references.test.ts).
         ...(kind === 'responses' ? { providerOptions: { openai: { store: false } } } : {}),
         maxRetries: 0,
       });

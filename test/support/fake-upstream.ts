@@ -718,6 +718,12 @@ export class FakeUpstream {
       const bad = UNSUPPORTED_PARAMS.find((p) => p in body);
       if (bad) return [400, { detail: `Unsupported parameter: ${bad}` }];
     }
+    // Nothing is stored upstream for a store:false HTTP turn, so a reference cannot resolve (as the real API answers).
+    const reference = target === 'responses' && body.store !== true && Array.isArray(body.input) ? body.input.find((item) => isObject(item) && item.type === 'item_reference') : undefined;
+    if (isObject(reference)) {
+      const message = `Item with id '${String(reference.id)}' not found. Items are not persisted when \`store\` is set to false. Try again with \`store\` set to true, or remove this item from your input.`;
+      return [404, { error: { message, type: 'invalid_request_error', param: 'input', code: null } }];
+    }
     return null;
   }
 

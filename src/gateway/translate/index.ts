@@ -11,4 +11,5 @@ export { chatCompletionFromResponse, chatUsage, finishReason, type ChatClock, ty
 export { redactV1Error, redactedErrorBody, v1GatewayError, safeErrorCode, STREAM_INTERRUPTED_MESSAGE, UPSTREAM_FAILED_MESSAGE, type RedactOptions, type V1ErrorBody, type V1ErrorReply } from './errors.ts';
 export { toV1Model, toV1Models, contextLength, type V1Model, type V1ModelList, type V1ModelSource } from './models.ts';
 export { v1RequestError, type V1RequestCode } from './request-error.ts';
+export { expandReplayedItems, hideEncryptedReasoning, itemReferenceNotFound, requestEncryptedReasoning, ENCRYPTED_REASONING, type ItemLookup } from './replayed-items.ts';
 export type { JsonObject } from './json.ts';
