@@ -20,7 +20,7 @@ function page(reply: FastifyReply, status: number, title: string, body: string):
     .header('referrer-policy', 'no-referrer')
     .type('text/html; charset=utf-8')
     .send(`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="robots" content="noindex"><title>${escapeHtml(title)} · Codex Pooler</title>
-<style>body{font-family:system-ui,sans-serif;max-width:560px;margin:48px auto;padding:0 16px;line-height:1.5;color:#1f2330}code,.code{font-family:ui-monospace,monospace}.code{font-size:28px;letter-spacing:2px;padding:8px 12px;border:1px solid #ccd;border-radius:8px;display:inline-block}button{font-size:16px;padding:8px 16px;border-radius:8px;border:0;background:#4c5fd5;color:#fff;cursor:pointer}button:disabled{opacity:.6}.muted{color:#667}.error{color:#b3261e}</style></head>
+<style>body{font-family:system-ui,sans-serif;max-width:560px;margin:48px auto;padding:0 16px;line-height:1.5;color:#1f2330}code,.code{font-family:ui-monospace,monospace}.code{font-size:28px;letter-spacing:2px;padding:8px 12px;border:1px solid #ccd;border-radius:8px;display:inline-block}button{font-size:16px;padding:8px 16px;border-radius:8px;border:0;background:#4c5fd5;color:#fff;cursor:pointer}button:disabled{opacity:.6}.muted{color:#667}.error{color:#b3261e}.done{color:#1b7f3b;font-weight:600}</style></head>
 <body><h1>${escapeHtml(title)}</h1>${body}</body></html>`);
 }
 
@@ -48,10 +48,10 @@ const SCRIPT = `<script>
       const tick = async () => {
         try {
           const answer = await call('/device/' + flow.id + '/poll');
-          if (answer.status === 'completed') { say('Done: ' + (answer.account.email || 'your account') + ' joined the pool. You can close this page.', ''); return; }
+          if (answer.status === 'completed') { $('device').hidden = true; $('start').hidden = true; say('Done: ' + (answer.account.email || 'your account') + ' joined the pool. You can close this page.', 'done'); return; }
           wait = answer.flow.interval_seconds || wait;
           setTimeout(tick, wait * 1000);
-        } catch (e) { say(e.message, 'error'); $('start').disabled = false; }
+        } catch (e) { $('device').hidden = true; say(e.message.replace(/[.\\s]+$/, '') + '. Start again for a new code.', 'error'); $('start').disabled = false; }
       };
       setTimeout(tick, wait * 1000);
     } catch (e) { say(e.message, 'error'); $('start').disabled = false; }

@@ -9,6 +9,8 @@ export type SignInTarget = { kind: 'new'; poolId: string | null } | { kind: 'rel
 
 const startPath = (target: SignInTarget, flow: 'browser' | 'device') => (target.kind === 'relink' ? `/accounts/${target.account.id}/oauth/${flow}` : `/accounts/oauth/${flow}`);
 const startBody = (target: SignInTarget, poolId: string | null) => (target.kind === 'relink' ? {} : { pool_id: poolId });
+/** A server message as the start of a sentence the dialog continues. */
+const sentence = (message: string) => message.replace(/[.\s]+$/, '');
 const doneText = (linked: Linked, relink: boolean) => `${relink ? 'Re-authenticated' : linked.created ? 'Linked' : 'Updated'} ${linked.account.label ?? linked.account.email ?? 'account'} (${linked.account.state.replaceAll('_', ' ')}).`;
 
 /** Browser sign-in: open the ChatGPT link, then paste the localhost address the browser ended on. */
@@ -40,7 +42,12 @@ export function BrowserSignInModal({ target, onClose, onDone }: { target: SignIn
       setError(null);
       onDone();
     },
-    onError: (e) => setError(errorMessage(e)),
+    // The server ends a sign-in on any failed completion (one paste per link), so offer a new link.
+    onError: (e) => {
+      setError(`${sentence(errorMessage(e))}. That sign-in link can't be used again: get a new one.`);
+      setStarted(null);
+      setCallback('');
+    },
   });
   const relink = target?.kind === 'relink';
   return (
@@ -107,7 +114,11 @@ export function DeviceSignInModal({ target, onClose, onDone }: { target: SignInT
             schedule(answer.flow);
           }
         })
-        .catch((e: unknown) => setError(errorMessage(e)));
+        // A denied, expired or refused code ends the sign-in: show why and offer a new code.
+        .catch((e: unknown) => {
+          setError(`${sentence(errorMessage(e))}. Get a new code to try again.`);
+          setFlow(null);
+        });
     }, (current.interval_seconds ?? 5) * 1000);
   };
   const start = useMutation({
