@@ -7,6 +7,8 @@ export function relative(value: string | null | undefined, now = Date.now()): st
   if (!value) return '—';
   const diff = new Date(value).getTime() - now;
   const abs = Math.abs(diff);
+  // Pages refresh their clock every few seconds: a row written a moment ago is "just now", not "in 1 s".
+  if (abs < 5_000) return 'just now';
   const minutes = Math.round(abs / 60_000);
   let text: string;
   if (abs < 60_000) text = `${Math.max(1, Math.round(abs / 1000))} s`;
