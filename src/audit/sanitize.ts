@@ -6,7 +6,8 @@ const SENSITIVE_FRAGMENTS = [
   'download_url', 'sas_url', 'signed_url', 'auth_json', 'chatgpt_account_id',
 ];
 const SENSITIVE_EXACT = new Set(['analytics', 'arc', 'idempotency_key', 'previous_response_id', 'sdp', 'trace', 'websocket_frame']);
-const EXEMPT = new Set(['api_key_id', 'payload_compression', 'reservation_snapshot_inputs', 'token_refresh_reason_code_preview']);
+// Pool routing flags (`pool.routing_update`) name prompts and images but hold only booleans.
+const EXEMPT = new Set(['api_key_id', 'payload_compression', 'reservation_snapshot_inputs', 'token_refresh_reason_code_preview', 'prompt_cache_affinity_enabled', 'allow_image_generation']);
 
 export const REDACTED = '[REDACTED]';
 

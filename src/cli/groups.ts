@@ -4,7 +4,7 @@
  * role commands start without loading the domain services.
  */
 export const OPERATOR_GROUP_DESCRIPTIONS = {
-  pools: 'create, list, rename and delete pools',
+  pools: 'create, list, rename and delete pools, and set their routing',
   accounts: 'import, sign in (login, reauth), list, disable, enable and remove upstream ChatGPT accounts',
   invites: 'invite account owners to add their ChatGPT account to a pool',
   keys: 'create, list, pause, resume, rotate, update (models, reasoning, service tier, pool), limit, revoke and delete Pool API keys',

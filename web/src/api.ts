@@ -84,6 +84,18 @@ export type SignedIn = {
 export type SessionState = SignedIn | { authenticated: false; mfa_required?: boolean; csrf_token?: string; signed_out?: boolean };
 
 export type Pool = { id: string; slug: string; name: string; status: string; created_at: string; account_count: number; api_key_count: number };
+export type RoutingStrategy = 'bridge_ring' | 'deterministic_rotation' | 'least_recent_success' | 'quota_first';
+/** GET/PATCH /pools/:id/routing (docs/admin-api.md, "Routing settings"). */
+export type PoolRouting = {
+  routing_strategy: RoutingStrategy;
+  bridge_ring_size: number;
+  sticky_websocket_sessions: boolean;
+  sticky_http_sessions: boolean;
+  prompt_cache_affinity_enabled: boolean;
+  v1_compatibility_enabled: boolean;
+  request_compression_enabled: boolean;
+  allow_image_generation: boolean;
+};
 
 export type QuotaWindow = { used_percent: number; window_minutes: number; resets_at: string | null; stale: boolean } | null;
 export type Account = {

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { PoolerError } from '../../errors.ts';
 import { actorOf, authorize, can } from '../../operators/index.ts';
-import { createPool, deletePool, listPools, renamePool, setPoolStatus, type Pool, type PoolSummary } from '../../pools/index.ts';
+import { createPool, deletePool, listPools, renamePool, routingOfPool, setPoolStatus, updatePoolRouting, type Pool, type PoolSummary } from '../../pools/index.ts';
 import { explainForPool } from '../../routing/index.ts';
 import type { Services } from '../../services.ts';
 import { scopeOf } from '../http-session.ts';
@@ -34,7 +34,24 @@ export function registerPoolRoutes(app: FastifyInstance, services: Services): vo
     const { id } = parseInput(ID_PARAMS, request.params);
     const pool = await poolFor(services, scopeOf(request), id, 'pool.view');
     const summary = (await listPools(services.db)).find((p) => p.id === pool.id) ?? pool;
-    return { pool: poolJson(summary) };
+    return { pool: poolJson(summary), routing: await routingOfPool(services.db, pool.id) };
+  });
+
+  // Routing settings (spec §2.2): anyone who sees the Pool may read them; only owners change them (§4.4).
+  app.get('/pools/:id/routing', async (request) => {
+    const { id } = parseInput(ID_PARAMS, request.params);
+    const pool = await poolFor(services, scopeOf(request), id, 'pool.view');
+    return { pool: poolJson(pool), routing: await routingOfPool(services.db, pool.id) };
+  });
+
+  app.patch('/pools/:id/routing', async (request) => {
+    const scope = scopeOf(request);
+    if (!can(scope, 'pool.manage')) throw new PoolerError('capability_denied', "only an instance owner can change a pool's routing");
+    const { id } = parseInput(ID_PARAMS, request.params);
+    const pool = await poolFor(services, scope, id, 'pool.view');
+    // The body is validated by the service (field by field, unknown fields refused), as the CLI's is.
+    const updated = await updatePoolRouting(deps, actorOf(scope), pool.id, request.body ?? {});
+    return { pool: poolJson(updated.pool), routing: updated.routing, changed_fields: updated.changed };
   });
 
   // Why requests land where they land: the route plan as this web process sees it.

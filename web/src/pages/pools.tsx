@@ -1,8 +1,8 @@
-import { Alert, Button, Group, Menu, Modal, Stack, Table, Text, TextInput, VisuallyHidden } from '@mantine/core';
+import { Alert, Button, Group, Menu, Modal, NumberInput, Select, Stack, Switch, Table, Text, TextInput, VisuallyHidden } from '@mantine/core';
 import { useDisclosure } from '@mantine/hooks';
-import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
-import { api, del, errorMessage, post, type Pool } from '../api.ts';
+import { api, ApiError, del, errorMessage, get, patch, post, type Pool, type PoolRouting, type RoutingStrategy } from '../api.ts';
 import { EmptyState, ErrorNote, Loading, PageHeader, StateBadge, usePools } from '../components.tsx';
 import { formatTime } from '../format.ts';
 import { useSignedIn } from '../session.tsx';
@@ -16,6 +16,7 @@ export function PoolsPage() {
   const [error, setError] = useState<string | null>(null);
   const [editing, setEditing] = useState<Pool | null>(null);
   const [deleting, setDeleting] = useState<Pool | null>(null);
+  const [routing, setRouting] = useState<Pool | null>(null);
 
   const create = useMutation({
     mutationFn: (body: { name: string; slug?: string }) => post<{ pool: Pool }>('/pools', body),
@@ -61,7 +62,7 @@ export function PoolsPage() {
                 <Table.Th>Accounts</Table.Th>
                 <Table.Th>API keys</Table.Th>
                 <Table.Th>Created</Table.Th>
-                {canManage ? <Table.Th><VisuallyHidden>Actions</VisuallyHidden></Table.Th> : null}
+                <Table.Th><VisuallyHidden>Actions</VisuallyHidden></Table.Th>
               </Table.Tr>
             </Table.Thead>
             <Table.Tbody>
@@ -81,6 +82,7 @@ export function PoolsPage() {
                         </Menu.Target>
                         <Menu.Dropdown>
                           <Menu.Item onClick={() => setEditing(p)}>Rename</Menu.Item>
+                          <Menu.Item onClick={() => setRouting(p)}>Routing…</Menu.Item>
                           <Menu.Divider />
                           <Menu.Label>Status</Menu.Label>
                           {['active', 'disabled', 'archived'].filter((s) => s !== p.status).map((s) => (
@@ -95,7 +97,11 @@ export function PoolsPage() {
                         </Menu.Dropdown>
                       </Menu>
                     </Table.Td>
-                  ) : null}
+                  ) : (
+                    <Table.Td>
+                      <Button size="xs" variant="default" onClick={() => setRouting(p)} aria-label={`Routing of ${p.name}`}>Routing</Button>
+                    </Table.Td>
+                  )}
                 </Table.Tr>
               ))}
             </Table.Tbody>
@@ -104,6 +110,7 @@ export function PoolsPage() {
       )}
       {editing ? <RenamePoolModal pool={editing} onClose={() => setEditing(null)} /> : null}
       {deleting ? <DeletePoolModal pool={deleting} onClose={() => setDeleting(null)} /> : null}
+      {routing ? <RoutingModal pool={routing} canEdit={canManage} onClose={() => setRouting(null)} /> : null}
       <Modal opened={opened} onClose={close} title="Create pool">
         <form onSubmit={submit}>
           <Stack>
@@ -173,6 +180,97 @@ function DeletePoolModal({ pool, onClose }: { pool: Pool; onClose: () => void })
           </Group>
         </Stack>
       </form>
+    </Modal>
+  );
+}
+
+const STRATEGIES: { value: RoutingStrategy; label: string; explanation: string }[] = [
+  { value: 'bridge_ring', label: 'Bridge ring', explanation: 'Spreads requests evenly; a session keeps its account (default).' },
+  { value: 'deterministic_rotation', label: 'Deterministic rotation', explanation: 'Rotates through the accounts in a fixed order, offset per session.' },
+  { value: 'least_recent_success', label: 'Least recent success', explanation: 'Prefers the account that has gone longest without a successful request.' },
+  { value: 'quota_first', label: 'Quota first', explanation: 'Prefers the account with the most quota left.' },
+];
+
+type RoutingFlag = 'sticky_http_sessions' | 'sticky_websocket_sessions' | 'prompt_cache_affinity_enabled' | 'v1_compatibility_enabled' | 'allow_image_generation';
+const FLAGS: { field: RoutingFlag; label: string; description: string }[] = [
+  { field: 'sticky_http_sessions', label: 'Sticky HTTP sessions', description: 'HTTP requests of one Codex session stay on the same account.' },
+  { field: 'sticky_websocket_sessions', label: 'Sticky websocket sessions', description: 'A websocket session stays on the same account.' },
+  { field: 'prompt_cache_affinity_enabled', label: 'Prompt cache affinity', description: 'Requests with the same prompt_cache_key go to the same account.' },
+  { field: 'v1_compatibility_enabled', label: 'OpenAI /v1 compatibility', description: 'Accept /v1 requests with this pool\'s keys; off answers 403.' },
+  { field: 'allow_image_generation', label: 'Image generation', description: 'Allow /v1/images generation and edits.' },
+];
+
+/** Spec §6.1: an owner edits the pool's routing; others see it read-only. */
+function RoutingModal({ pool, canEdit, onClose }: { pool: Pool; canEdit: boolean; onClose: () => void }) {
+  const client = useQueryClient();
+  const current = useQuery({ queryKey: ['pool-routing', pool.id], queryFn: () => get<{ routing: PoolRouting }>(`/pools/${pool.id}/routing`).then((r) => r.routing) });
+  const [draft, setDraft] = useState<PoolRouting | null>(null);
+  const value = draft ?? current.data ?? null;
+  const set = (change: Partial<PoolRouting>) => value && setDraft({ ...value, ...change });
+  const save = useMutation({
+    mutationFn: (routing: PoolRouting) => patch<{ routing: PoolRouting }>(`/pools/${pool.id}/routing`, routing),
+    onSuccess: (answer) => {
+      client.setQueryData(['pool-routing', pool.id], answer.routing);
+      onClose();
+    },
+  });
+  const fieldError = (field: keyof PoolRouting) => (save.error instanceof ApiError && save.error.param === field ? save.error.message : undefined);
+  const strategy = STRATEGIES.find((s) => s.value === value?.routing_strategy);
+  return (
+    <Modal opened onClose={onClose} title={`Routing of ${pool.name}`} size="lg">
+      {current.isLoading ? <Loading /> : current.error ? <ErrorNote error={current.error} retry={() => void current.refetch()} /> : value ? (
+        <form onSubmit={(e) => { e.preventDefault(); save.mutate(value); }}>
+          <Stack>
+            {save.error ? <Alert color="red" role="alert">{errorMessage(save.error)}</Alert> : null}
+            {canEdit ? null : <Text size="sm" c="dimmed">Only an instance owner can change a pool's routing.</Text>}
+            <Select
+              label="Strategy"
+              description={strategy?.explanation}
+              data={STRATEGIES.map((s) => ({ value: s.value, label: s.label }))}
+              renderOption={({ option }) => (
+                <Stack gap={0}>
+                  <Text size="sm">{option.label}</Text>
+                  <Text size="xs" c="dimmed">{STRATEGIES.find((s) => s.value === option.value)?.explanation}</Text>
+                </Stack>
+              )}
+              value={value.routing_strategy}
+              onChange={(v) => v && set({ routing_strategy: v as RoutingStrategy })}
+              allowDeselect={false}
+              disabled={!canEdit}
+              error={fieldError('routing_strategy')}
+              data-autofocus
+            />
+            <NumberInput
+              label="Ring size"
+              description="How many accounts a request may be tried on, in plan order (every strategy)."
+              value={value.bridge_ring_size}
+              onChange={(v) => set({ bridge_ring_size: typeof v === 'number' ? v : Number(v) })}
+              min={1}
+              max={100}
+              allowDecimal={false}
+              allowNegative={false}
+              disabled={!canEdit}
+              error={fieldError('bridge_ring_size')}
+            />
+            {FLAGS.map(({ field, label, description }) => (
+              <Switch
+                key={field}
+                label={label}
+                description={description}
+                checked={value[field]}
+                onChange={(e) => set({ [field]: e.currentTarget.checked })}
+                disabled={!canEdit}
+                error={fieldError(field)}
+              />
+            ))}
+            <Switch label="Request compression" description="Not supported by this gateway." checked={value.request_compression_enabled} disabled />
+            <Group justify="flex-end">
+              <Button variant="default" onClick={onClose}>{canEdit ? 'Cancel' : 'Close'}</Button>
+              {canEdit ? <Button type="submit" loading={save.isPending} disabled={!draft}>Save</Button> : null}
+            </Group>
+          </Stack>
+        </form>
+      ) : null}
     </Modal>
   );
 }
