@@ -7,20 +7,14 @@
  * The admin UI is served from web/dist (`npm run build`). Screenshots land in
  * test-results/screenshots/sign-in-*.png.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { cliActor } from '../../src/audit/index.ts';
-import { ADMIN_UI_DIST } from '../../src/http/admin-ui.ts';
 import { createPool } from '../../src/pools/index.ts';
 import { bootstrapOwnerClient, startAdminHarness, type AdminClient, type AdminHarness } from '../support/admin.ts';
+import { ensureFreshBuild, launchChromium, nav, openPage, pickOption, requireChromium, screenshotFailures, screenshots } from '../support/browser.ts';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.ts';
 import { CODEX_CLIENT_ID } from '../support/fake-tokens.ts';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SCREENSHOTS = join(import.meta.dirname, '..', '..', 'test-results', 'screenshots');
 
 let upstream: FakeUpstream;
 let harness: AdminHarness;
@@ -28,15 +22,13 @@ let owner: AdminClient;
 let browser: Browser;
 let page: Page;
 
-const shot = (p: Page, name: string) => p.screenshot({ path: join(SCREENSHOTS, `sign-in-${name}.png`), fullPage: true });
-const nav = (p: Page, label: string) => p.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: label, exact: true });
+const shot = screenshots('sign-in-');
 const dialog = () => page.getByRole('dialog');
 const accountRow = (email: string) => page.getByRole('row').filter({ hasText: email });
 
 beforeAll(async () => {
   ensureFreshBuild();
-  if (!existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM}: apt-get install chromium (or run .ci/run)`);
-  mkdirSync(SCREENSHOTS, { recursive: true });
+  requireChromium();
   upstream = await startFakeUpstream();
   // Device codes poll every second, so the dialogs notice an approval quickly.
   upstream.setDeviceIntervalSec(1);
@@ -44,19 +36,12 @@ beforeAll(async () => {
   owner = await bootstrapOwnerClient(harness);
   await createPool(harness.db, cliActor(), { name: 'Sign-in team' });
 
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
-  const context = await browser.newContext({ baseURL: harness.url, viewport: { width: 1366, height: 900 } });
+  browser = await launchChromium();
   // The owner's session from the API, so the page opens signed in.
-  const [name, ...value] = owner.cookie!.split('=');
-  await context.addCookies([{ name: name!, value: value.join('='), url: harness.url }]);
-  page = await context.newPage();
-  page.setDefaultTimeout(15_000);
+  ({ page } = await openPage(browser, { baseURL: harness.url, cookie: owner.cookie! }));
 }, 60_000);
 
-// A failing step leaves a picture of where the browser was.
-afterEach(async (context) => {
-  if (context.task.result?.state === 'fail' && page && !page.isClosed()) await shot(page, `failed-${context.task.name.replace(/\W+/g, '-')}`).catch(() => {});
-});
+screenshotFailures(() => page, shot);
 
 afterAll(async () => {
   await browser?.close();
@@ -75,7 +60,7 @@ describe('signing ChatGPT accounts in from the admin UI', () => {
     await page.keyboard.press('Enter');
     await dialog().getByRole('heading', { name: 'Sign in with ChatGPT' }).waitFor();
     await expect(dialog().getByRole('button', { name: 'Get sign-in link' }).isDisabled()).resolves.toBe(true);
-    await pickOption(dialog().getByLabel(/^Pool/), 'Sign-in team');
+    await pickOption(page, dialog().getByLabel(/^Pool/), 'Sign-in team');
     await dialog().getByRole('button', { name: 'Get sign-in link' }).focus();
     await page.keyboard.press('Enter');
 
@@ -122,7 +107,7 @@ describe('signing ChatGPT accounts in from the admin UI', () => {
     await page.goto('/admin/accounts');
     await page.getByRole('button', { name: 'Device code', exact: true }).click();
     await dialog().getByRole('heading', { name: 'Sign in with a device code' }).waitFor();
-    await pickOption(dialog().getByLabel(/^Pool/), 'Sign-in team');
+    await pickOption(page, dialog().getByLabel(/^Pool/), 'Sign-in team');
     await dialog().getByRole('button', { name: 'Get a code' }).click();
     const code = dialog().getByLabel('Device code');
     const denied = (await code.textContent())!.trim();
@@ -180,7 +165,7 @@ describe('signing ChatGPT accounts in from the admin UI', () => {
     await page.getByText('No invites', { exact: true }).waitFor();
     const invite = async (email: string) => {
       await page.getByRole('button', { name: 'Create invite' }).first().click();
-      await pickOption(dialog().getByLabel(/^Pool/), 'Sign-in team');
+      await pickOption(page, dialog().getByLabel(/^Pool/), 'Sign-in team');
       await dialog().getByLabel('Email').fill(email);
       await dialog().getByLabel('Email').press('Enter');
       await dialog().getByText(`Send this link to ${email}; it is shown only once.`).waitFor();
@@ -260,21 +245,3 @@ describe('signing ChatGPT accounts in from the admin UI', () => {
     await shot(page, '13-accounts');
   }, 30_000);
 });
-
-/** Rebuilds web/dist when it is missing or older than a web source file (npm install builds it once). */
-function ensureFreshBuild() {
-  const web = join(import.meta.dirname, '..', '..', 'web');
-  const index = join(ADMIN_UI_DIST, 'index.html');
-  const newest = (dir: string): number =>
-    Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((entry) => (entry.isDirectory() ? newest(join(dir, entry.name)) : statSync(join(dir, entry.name)).mtimeMs)));
-  const sources = Math.max(newest(join(web, 'src')), statSync(join(web, 'index.html')).mtimeMs, statSync(join(web, 'vite.config.ts')).mtimeMs);
-  if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
-  execFileSync(process.execPath, [join(web, 'build.ts')], { stdio: 'inherit' });
-  if (!existsSync(index)) throw new Error('web/dist is missing after the build: run npm install');
-}
-
-/** Opens a Mantine Select and picks an option by its visible text. */
-async function pickOption(input: Locator, text: string) {
-  await input.click();
-  await page.getByRole('option', { name: new RegExp(`^${text}`) }).click();
-}

@@ -6,45 +6,41 @@
  * pool-scoped admin sees only their pool. Screenshots of each main screen land in
  * test-results/screenshots/.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import pino from 'pino';
 import { openDatabase } from '../../src/db/index.ts';
-import { ADMIN_UI_DIST, registerAdminUi } from '../../src/http/admin-ui.ts';
+import { registerAdminUi } from '../../src/http/admin-ui.ts';
 import { migrateAndImportPricing } from '../../src/runtime/migrate.ts';
 import { totpCodeFor } from '../support/admin.ts';
+import { SCREENSHOTS, ensureFreshBuild, launchChromium, nav, openPage, pickOption, requireChromium, screenshotFailures, screenshots } from '../support/browser.ts';
 import { createScratchDatabase, type ScratchDatabase } from '../support/database.ts';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.ts';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SCREENSHOTS = join(import.meta.dirname, '..', '..', 'test-results', 'screenshots');
 const OWNER = { email: 'owner@example.com', password: 'owner password 1234', name: 'Olivia Owner' };
 const ADMIN = { email: 'admin@example.com', password: 'admin password 5678' };
+const VIEWPORT = { width: 1366, height: 850 };
 
 let scratch: ScratchDatabase;
 let upstream: FakeUpstream;
 let gateway: TestGateway;
 let browser: Browser;
-let owner: BrowserContext;
 let page: Page;
 let totpSecret = '';
 let poolId = '';
 
-const shot = (p: Page, name: string) => p.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
-const nav = (p: Page, label: string) => p.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: label, exact: true });
+const shot = screenshots();
 
 beforeAll(async () => {
   ensureFreshBuild();
-  if (!existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM}: apt-get install chromium (or run .ci/run)`);
+  requireChromium();
   rmSync(SCREENSHOTS, { recursive: true, force: true });
-  mkdirSync(SCREENSHOTS, { recursive: true });
   scratch = await createScratchDatabase('e2e');
   const handle = await openDatabase({ kind: 'postgres', url: scratch.url, poolSize: 2, ipv6: false }, { onError: () => {} });
   try {
@@ -55,16 +51,11 @@ beforeAll(async () => {
   }
   upstream = await startFakeUpstream();
   gateway = await startGateway({ databaseUrl: scratch.url, upstream });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
-  owner = await browser.newContext({ baseURL: gateway.url, viewport: { width: 1366, height: 850 } });
-  page = await owner.newPage();
-  page.setDefaultTimeout(15_000);
+  browser = await launchChromium();
+  ({ page } = await openPage(browser, { baseURL: gateway.url, viewport: VIEWPORT }));
 }, 120_000);
 
-// A failing step leaves a picture of where the browser was.
-afterEach(async (context) => {
-  if (context.task.result?.state === 'fail' && page && !page.isClosed()) await shot(page, `failed-${context.task.name.replace(/\W+/g, '-')}`).catch(() => {});
-});
+screenshotFailures(() => page, shot);
 
 afterAll(async () => {
   await browser?.close();
@@ -335,10 +326,8 @@ describe('admin UI, end to end', () => {
     await page.getByRole('cell', { name: ADMIN.email }).first().waitFor();
     await shot(page, '13-operators');
 
-    const context = await browser.newContext({ baseURL: gateway.url, viewport: { width: 1366, height: 850 } });
+    const { context, page: admin } = await openPage(browser, { baseURL: gateway.url, viewport: VIEWPORT });
     try {
-      const admin = await context.newPage();
-      admin.setDefaultTimeout(15_000);
       await admin.goto('/admin/');
       await admin.getByRole('heading', { name: 'Sign in' }).waitFor();
       await admin.getByLabel('Email').fill(ADMIN.email);
@@ -394,21 +383,3 @@ describe('admin UI, end to end', () => {
     await expect.poll(() => page.getByRole('cell', { name: 'other-team' }).count()).toBe(0);
   }, 120_000);
 });
-
-/** Rebuilds web/dist when it is missing or older than a web source file (npm install builds it once). */
-function ensureFreshBuild() {
-  const web = join(import.meta.dirname, '..', '..', 'web');
-  const index = join(ADMIN_UI_DIST, 'index.html');
-  const newest = (dir: string): number =>
-    Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((entry) => (entry.isDirectory() ? newest(join(dir, entry.name)) : statSync(join(dir, entry.name)).mtimeMs)));
-  const sources = Math.max(newest(join(web, 'src')), statSync(join(web, 'index.html')).mtimeMs, statSync(join(web, 'vite.config.ts')).mtimeMs);
-  if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
-  execFileSync(process.execPath, [join(web, 'build.ts')], { stdio: 'inherit' });
-  if (!existsSync(index)) throw new Error('web/dist is missing after the build: run npm install');
-}
-
-/** Opens a Mantine Select/MultiSelect and picks an option by its visible text. */
-async function pickOption(p: Page, input: ReturnType<Page['getByRole']>, text: string) {
-  await input.click();
-  await p.getByRole('option', { name: new RegExp(`^${text}`) }).click();
-}

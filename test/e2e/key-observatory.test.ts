@@ -9,19 +9,13 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import pino from 'pino';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { setKeyLimits } from '../../src/accounting/index.ts';
-import { mintApiKey } from '../../src/api-keys/index.ts';
-import { cliActor } from '../../src/audit/index.ts';
-import { createPool } from '../../src/pools/index.ts';
-import { migrateAndImportPricing } from '../../src/runtime/migrate.ts';
-import { importAuthJson } from '../../src/upstreams/index.ts';
 import { bootstrapOwnerClient, startAdminHarness, type AdminClient, type AdminHarness } from '../support/admin.ts';
+import { launchChromium, openPage, requireChromium } from '../support/browser.ts';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.ts';
+import { seedObservedKey } from '../support/observatory.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml', '.json': 'application/json' };
 
 let dist = '';
@@ -35,52 +29,30 @@ let keyId = '';
 /** Same rule as the UI's formatUsd: sub-cent amounts keep six digits. */
 const usd = (value: number) => `$${value.toFixed(value !== 0 && Math.abs(value) < 0.01 ? 6 : 2)}`;
 
-async function send(key: string, text: string): Promise<number> {
-  const response = await fetch(`${harness.url}/backend-api/codex/responses`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-    body: JSON.stringify({ model: 'gpt-5.4', instructions: '', input: [{ type: 'message', role: 'user', content: [{ type: 'input_text', text }] }], stream: true }),
-  });
-  await response.text();
-  return response.status;
-}
-
-async function settled(id: string, count: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    await harness.services.requestLog.flush();
-    const rows = await harness.db.selectFrom('requests').select('id').where('api_key_id', '=', id).where('status', '=', 'succeeded').execute();
-    if (rows.length >= count) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('requests were not recorded');
-}
-
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM}: apt-get install chromium (or run .ci/run)`);
+  requireChromium();
   dist = await mkdtemp(join(tmpdir(), 'key-observatory-ui-'));
   const { build } = await import('vite');
   await build({ configFile: join(import.meta.dirname, '..', '..', 'web', 'vite.config.ts'), logLevel: 'silent', build: { outDir: dist, emptyOutDir: true } });
 
   upstream = await startFakeUpstream();
   harness = await startAdminHarness({ upstream, listen: true });
-  await migrateAndImportPricing(harness.db, pino({ level: 'silent' }));
   owner = await bootstrapOwnerClient(harness);
-  const pool = await createPool(harness.db, cliActor(), { name: 'observed' });
-  const account = await upstream.addAccount({ accountId: 'acct-observed', email: 'observed@example.com' });
-  await importAuthJson(harness.services.accountDeps, cliActor(), { pool: pool.slug, authJson: JSON.stringify(account.authJson) });
-  const minted = await mintApiKey({ db: harness.db, notifier: harness.services.notifier }, cliActor(), { pool: pool.slug, label: 'ci-runner' });
-  keyId = minted.apiKey.id;
-  await setKeyLimits({ db: harness.db, notifier: harness.services.notifier }, cliActor(), minted.apiKey.prefix, { max_requests_per_minute: 10, max_tokens_per_day: 100_000 });
-  for (const text of ['first question', 'a second question']) expect(await send(minted.key, text)).toBe(200);
-  await settled(keyId, 2);
+  const observed = await seedObservedKey(harness, upstream, {
+    pool: 'observed',
+    accountId: 'acct-observed',
+    accountEmail: 'observed@example.com',
+    label: 'ci-runner',
+    questions: ['first question', 'a second question'],
+  });
+  keyId = observed.keyId;
 
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
-  const context = await browser.newContext({ baseURL: harness.url, viewport: { width: 1366, height: 900 } });
+  browser = await launchChromium();
   // The owner's session from the API, so the page opens signed in.
-  const [name, ...value] = owner.cookie!.split('=');
-  await context.addCookies([{ name: name!, value: value.join('='), url: harness.url }]);
+  const opened = await openPage(browser, { baseURL: harness.url, cookie: owner.cookie! });
+  page = opened.page;
   // The SPA from the temporary build; /api/admin still goes to the gateway.
-  await context.route(
+  await opened.context.route(
     (url) => url.pathname.startsWith('/admin/'),
     async (route) => {
       const path = new URL(route.request().url()).pathname.slice('/admin/'.length);
@@ -89,8 +61,6 @@ beforeAll(async () => {
       await route.fulfill({ status: 200, contentType: asset ? (TYPES[extname(file)] ?? 'application/octet-stream') : 'text/html', body: await readFile(asset ? file : join(dist, 'index.html')) });
     },
   );
-  page = await context.newPage();
-  page.setDefaultTimeout(15_000);
 }, 60_000);
 
 afterAll(async () => {

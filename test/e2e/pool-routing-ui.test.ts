@@ -3,22 +3,19 @@
  * against a real gateway on a scratch PostgreSQL database: an owner changes the strategy, the ring
  * size and a switch (by keyboard), saves, and the stored settings and the reopened dialog agree.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import pino from 'pino';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { cliActor } from '../../src/audit/index.ts';
 import { openDatabase } from '../../src/db/index.ts';
-import { ADMIN_UI_DIST } from '../../src/http/admin-ui.ts';
 import { createPool } from '../../src/pools/index.ts';
 import { migrateAndImportPricing } from '../../src/runtime/migrate.ts';
+import { ensureFreshBuild, launchChromium, openPage, requireChromium, screenshots } from '../support/browser.ts';
 import { createScratchDatabase, type ScratchDatabase } from '../support/database.ts';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.ts';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const shot = screenshots('routing-');
 
 let scratch: ScratchDatabase;
 let upstream: FakeUpstream;
@@ -28,7 +25,7 @@ let page: Page;
 
 beforeAll(async () => {
   ensureFreshBuild();
-  if (!existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM}: apt-get install chromium (or run .ci/run)`);
+  requireChromium();
   scratch = await createScratchDatabase('e2e_routing');
   const handle = await openDatabase({ kind: 'postgres', url: scratch.url, poolSize: 2, ipv6: false }, { onError: () => {} });
   try {
@@ -38,13 +35,12 @@ beforeAll(async () => {
   }
   upstream = await startFakeUpstream();
   gateway = await startGateway({ databaseUrl: scratch.url, upstream });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
-  const context = await browser.newContext({ baseURL: gateway.url, viewport: { width: 1366, height: 850 } });
+  browser = await launchChromium();
+  const opened = await openPage(browser, { baseURL: gateway.url, viewport: { width: 1366, height: 850 } });
   // The owner is bootstrapped through the API; the browser context keeps the session cookie.
-  const bootstrapped = await context.request.post('/api/admin/bootstrap', { data: { email: 'owner@example.com', password: 'owner password 1234', display_name: 'Owner' } });
+  const bootstrapped = await opened.context.request.post('/api/admin/bootstrap', { data: { email: 'owner@example.com', password: 'owner password 1234', display_name: 'Owner' } });
   expect(bootstrapped.status()).toBe(201);
-  page = await context.newPage();
-  page.setDefaultTimeout(15_000);
+  page = opened.page;
 }, 120_000);
 
 afterAll(async () => {
@@ -75,6 +71,7 @@ test('an owner changes a pool\'s routing from the Pools page', async () => {
   await page.keyboard.press('Space');
   expect(await v1.isChecked()).toBe(false);
   expect(await dialog.getByRole('switch', { name: 'Request compression' }).isDisabled()).toBe(true);
+  await shot(page, 'dialog');
   await dialog.getByRole('button', { name: 'Save' }).click();
   await dialog.waitFor({ state: 'hidden' });
 
@@ -90,15 +87,3 @@ test('an owner changes a pool\'s routing from the Pools page', async () => {
   await page.keyboard.press('Escape');
   await dialog.waitFor({ state: 'hidden' });
 });
-
-/** Builds web/dist when any web source is newer than it (as test/e2e/admin-ui.test.ts does). */
-function ensureFreshBuild() {
-  const web = join(import.meta.dirname, '..', '..', 'web');
-  const index = join(ADMIN_UI_DIST, 'index.html');
-  const newest = (dir: string): number =>
-    Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((entry) => (entry.isDirectory() ? newest(join(dir, entry.name)) : statSync(join(dir, entry.name)).mtimeMs)));
-  const sources = Math.max(newest(join(web, 'src')), statSync(join(web, 'index.html')).mtimeMs, statSync(join(web, 'vite.config.ts')).mtimeMs);
-  if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
-  execFileSync(process.execPath, [join(web, 'build.ts')], { stdio: 'inherit' });
-  if (!existsSync(index)) throw new Error('web/dist is missing after the build: run npm install');
-}

@@ -8,18 +8,10 @@
  * Set CODEX_CLI_TEST_VERBOSE=1 to print the CLI's output and every request the gateway and the
  * upstream saw; TEST_LOG_LEVEL=debug additionally makes the gateway log.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, test, vi } from 'vitest';
 import { makeUsage, type JsonObject, type Usage } from '../support/fake-sse-events.ts';
-import { TOOL_CALL_ARGUMENTS, startFakeUpstream, type FakeUpstream, type RecordedRequest } from '../support/fake-upstream.ts';
-import { CODEX_TIMEOUT_MS, runCodex, type RunResult } from '../support/codex-cli.ts';
-import { seedPool, startGateway, type TestGateway } from '../support/gateway.ts';
-
-const VERBOSE = Boolean(process.env.CODEX_CLI_TEST_VERBOSE);
-
+import { TOOL_CALL_ARGUMENTS, type RecordedRequest } from '../support/fake-upstream.ts';
+import { CODEX_TIMEOUT_MS, runCodexExec, startCodexCliGateway, type CodexCliGateway, type CodexExec, type RunResult } from '../support/codex-cli.ts';
 
 /**
  * Byte for byte the `/v1` `~/.codex/config.toml` of docs/clients.md, with this gateway's origin;
@@ -37,86 +29,29 @@ env_key = "CODEX_POOLER_KEY"
 `;
 }
 
-
-type GatewayHit = { method: string; path: string; upgrade: boolean; authorization: string | undefined; status?: number };
-
-let upstream: FakeUpstream;
-let gateway: TestGateway;
-let scratch: string;
-const gatewayHits: GatewayHit[] = [];
+let cli: CodexCliGateway;
 
 beforeAll(async () => {
-  upstream = await startFakeUpstream();
-  gateway = await startGateway({ databaseUrl: inject('databaseUrl'), upstream });
-  // Observe (never answer) what reaches the gateway's socket, websocket upgrade attempts included.
-  const record = (request: IncomingMessage, response?: { on(event: 'finish', listener: () => void): unknown; statusCode: number }) => {
-    const hit: GatewayHit = {
-      method: request.method ?? '',
-      path: (request.url ?? '').split('?')[0]!,
-      upgrade: (request.headers.upgrade ?? '').toLowerCase() === 'websocket',
-      authorization: request.headers.authorization,
-    };
-    gatewayHits.push(hit);
-    response?.on('finish', () => (hit.status = response.statusCode));
-  };
-  gateway.app.server.prependListener('request', record);
-  // Only when something serves upgrades: a lone 'upgrade' listener would swallow the request.
-  if (gateway.app.server.listenerCount('upgrade') > 0) gateway.app.server.prependListener('upgrade', (request: IncomingMessage) => record(request));
-  scratch = await mkdtemp(join(tmpdir(), 'codex-pooler-cli-v1-'));
+  cli = await startCodexCliGateway(inject('databaseUrl'), 'codex-pooler-cli-v1-');
 });
 afterAll(async () => {
-  await gateway?.close();
-  await upstream?.close();
-  if (scratch) await rm(scratch, { recursive: true, force: true });
+  await cli?.close();
 });
 
-type Seeded = Awaited<ReturnType<typeof seedPool>>;
-type Scenario = {
-  seeded: Seeded;
-  result: RunResult;
-  gatewaySeen: GatewayHit[];
-  upstreamSeen: RecordedRequest[];
-  /** The upstream `/responses` turns, in order. */
-  turns: RecordedRequest[];
-  diagnostics: () => string;
-};
-
-const ARGS = (prompt: string) => ['exec', '--strict-config', '--skip-git-repo-check', '--ephemeral', '--sandbox', 'read-only', '--color', 'never', prompt];
+/** A `codex exec` with the upstream `/responses` turns it caused, in order. */
+type Scenario = CodexExec & { turns: RecordedRequest[] };
 
 /** One `codex exec` in a fresh CODEX_HOME with the `/v1` block, on a fresh one-account pool. */
 async function runScenario(label: string, options: { catalog: boolean; prompt: string; reply: string }): Promise<Scenario> {
-  const seeded = await seedPool(gateway, upstream, 1, label);
-  upstream.setReply(options.reply);
-  const home = join(scratch, label, 'home');
-  const codexHome = join(home, '.codex');
-  const workdir = join(scratch, label, 'work');
-  await mkdir(codexHome, { recursive: true });
-  await mkdir(workdir, { recursive: true });
-  await writeFile(join(codexHome, 'config.toml'), codexV1ConfigToml(gateway.url, { catalog: options.catalog }));
-
-  const upstreamBefore = upstream.requests.length;
-  const gatewayBefore = gatewayHits.length;
-  const args = ARGS(options.prompt);
-  // Nothing from the test process leaks in: no OPENAI_API_KEY, no CODEX_API_KEY, no real ~/.codex.
-  const result = await runCodex(args, {
-    cwd: workdir,
-    env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOME: home, CODEX_HOME: codexHome, CODEX_POOLER_KEY: seeded.key },
+  const exec = await runCodexExec(cli, {
+    label,
+    reply: options.reply,
+    configToml: (origin) => codexV1ConfigToml(origin, { catalog: options.catalog }),
+    prompt: options.prompt,
+    describeUpstream: (r) => `body=${r.rawBody.slice(0, 3000)}`,
   });
-  await gateway.services.requestLog.flush();
-  const upstreamSeen = upstream.requests.slice(upstreamBefore);
-  const gatewaySeen = gatewayHits.slice(gatewayBefore);
-  const diagnostics = () =>
-    [
-      `[${label}] codex ${args.join(' ')}`,
-      `exit=${result.code} signal=${result.signal} timedOut=${result.timedOut} in ${result.ms} ms`,
-      `--- stdout\n${result.stdout}`,
-      `--- stderr\n${result.stderr}`,
-      `--- gateway saw\n${gatewaySeen.map((h) => `${h.method} ${h.path} -> ${h.status ?? '?'}${h.upgrade ? ' (websocket upgrade)' : ''}`).join('\n')}`,
-      `--- upstream saw\n${upstreamSeen.map((r) => `${r.method} ${r.path} ${r.transport} account=${r.accountId} body=${r.rawBody.slice(0, 3000)}`).join('\n')}`,
-    ].join('\n');
-  if (VERBOSE) console.info(diagnostics());
-  const turns = upstreamSeen.filter((r) => r.method === 'POST' && r.path === '/backend-api/codex/responses');
-  return { seeded, result, gatewaySeen, upstreamSeen, turns, diagnostics };
+  const turns = exec.upstreamSeen.filter((r) => r.method === 'POST' && r.path === '/backend-api/codex/responses');
+  return { ...exec, turns };
 }
 
 /** What every scenario must show: success, the marker, the key only at the gateway, the account's credentials upstream. */
@@ -130,7 +65,7 @@ function expectServedThroughV1(s: Scenario, marker: string): void {
   expect(s.turns.length, s.diagnostics()).toBeGreaterThan(0);
   for (const turn of s.turns) {
     expect(turn.accountId).toBe(account.accountId);
-    expect(turn.headers.authorization).toBe(`Bearer ${upstream.accessTokenOf(account.accountId)}`);
+    expect(turn.headers.authorization).toBe(`Bearer ${cli.upstream.accessTokenOf(account.accountId)}`);
     expect(turn.headers['chatgpt-account-id']).toBe(account.accountId);
     // /v1 forces stream:true and store:false; Codex's own tools (function and hosted types alike) went through.
     expect(turn.body).toMatchObject({ model: 'gpt-5.4', stream: true, store: false, instructions: expect.any(String) });
@@ -163,8 +98,8 @@ async function expectLoggedUsage(s: Scenario, usages: Usage[]): Promise<void> {
 }
 
 async function expectLoggedUsageNow(s: Scenario, usages: Usage[]): Promise<void> {
-  await gateway.services.requestLog.flush();
-  const rows = await gateway.services.db
+  await cli.gateway.services.requestLog.flush();
+  const rows = await cli.gateway.services.db
     .selectFrom('requests')
     .select(['status', 'response_status_code', 'pool_upstream_assignment_id', 'requested_model', 'input_tokens', 'cached_input_tokens', 'output_tokens', 'reasoning_tokens', 'total_tokens'])
     .where('api_key_id', '=', s.seeded.apiKey.id)

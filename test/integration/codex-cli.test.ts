@@ -6,17 +6,8 @@
  * Set CODEX_CLI_TEST_VERBOSE=1 to print the CLI's output and every request the gateway and the
  * upstream saw; TEST_LOG_LEVEL=debug additionally makes the gateway log.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.ts';
-import { CODEX_TIMEOUT_MS, runCodex } from '../support/codex-cli.ts';
-import { seedPool, startGateway, type TestGateway } from '../support/gateway.ts';
-
-const VERBOSE = Boolean(process.env.CODEX_CLI_TEST_VERBOSE);
-
+import { CODEX_TIMEOUT_MS, runCodexExec, startCodexCliGateway, type CodexCliGateway } from '../support/codex-cli.ts';
 
 /** Byte for byte the `~/.codex/config.toml` of docs/getting-started.md, with this gateway's origin. */
 function codexConfigToml(origin: string): string {
@@ -32,71 +23,27 @@ env_key = "CODEX_POOLER_KEY"
 `;
 }
 
-
-type GatewayHit = { method: string; path: string; upgrade: boolean; authorization: string | undefined };
-
-let upstream: FakeUpstream;
-let gateway: TestGateway;
-let scratch: string;
-const gatewayHits: GatewayHit[] = [];
+let cli: CodexCliGateway;
 
 beforeAll(async () => {
-  upstream = await startFakeUpstream();
-  gateway = await startGateway({ databaseUrl: inject('databaseUrl'), upstream });
-  // Observe (never answer) what reaches the gateway's socket, websocket upgrade attempts included.
-  const record = (request: IncomingMessage) =>
-    gatewayHits.push({
-      method: request.method ?? '',
-      path: (request.url ?? '').split('?')[0]!,
-      upgrade: (request.headers.upgrade ?? '').toLowerCase() === 'websocket',
-      authorization: request.headers.authorization,
-    });
-  gateway.app.server.prependListener('request', record);
-  // Only when something serves upgrades: a lone 'upgrade' listener would swallow the request.
-  if (gateway.app.server.listenerCount('upgrade') > 0) gateway.app.server.prependListener('upgrade', record);
-  scratch = await mkdtemp(join(tmpdir(), 'codex-pooler-cli-'));
+  cli = await startCodexCliGateway(inject('databaseUrl'), 'codex-pooler-cli-');
 });
 afterAll(async () => {
-  await gateway?.close();
-  await upstream?.close();
-  if (scratch) await rm(scratch, { recursive: true, force: true });
+  await cli?.close();
 });
 
 describe('real Codex CLI through the gateway', () => {
   test('codex exec answers through the pooled account; the Pool API key never reaches the upstream', { timeout: CODEX_TIMEOUT_MS + 30_000 }, async () => {
-    const seeded = await seedPool(gateway, upstream, 1, 'codex-cli');
-    const account = seeded.accounts[0]!;
+    const { gateway, upstream } = cli;
     const marker = `codex-pooler-e2e-${Math.random().toString(36).slice(2, 10)}`;
-    upstream.setReply(`The gateway says ${marker}.`);
-
-    const home = join(scratch, 'home');
-    const codexHome = join(home, '.codex');
-    const workdir = join(scratch, 'work');
-    await mkdir(codexHome, { recursive: true });
-    await mkdir(workdir, { recursive: true });
-    await writeFile(join(codexHome, 'config.toml'), codexConfigToml(gateway.url));
-
-    const upstreamBefore = upstream.requests.length;
-    const gatewayBefore = gatewayHits.length;
-    const args = ['exec', '--strict-config', '--skip-git-repo-check', '--ephemeral', '--sandbox', 'read-only', '--color', 'never', 'Reply with the marker the server gives you.'];
-    // Nothing from the test process leaks in: no OPENAI_API_KEY, no CODEX_API_KEY, no real ~/.codex.
-    const result = await runCodex(args, {
-      cwd: workdir,
-      env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOME: home, CODEX_HOME: codexHome, CODEX_POOLER_KEY: seeded.key },
+    const { seeded, result, gatewaySeen, upstreamSeen, diagnostics } = await runCodexExec(cli, {
+      label: 'codex-cli',
+      reply: `The gateway says ${marker}.`,
+      configToml: codexConfigToml,
+      prompt: 'Reply with the marker the server gives you.',
+      describeUpstream: (r) => `headers=${Object.keys(r.headers).sort().join(',')}`,
     });
-    await gateway.services.requestLog.flush();
-    const upstreamSeen = upstream.requests.slice(upstreamBefore);
-    const gatewaySeen = gatewayHits.slice(gatewayBefore);
-    const diagnostics = () =>
-      [
-        `codex ${args.join(' ')}`,
-        `exit=${result.code} signal=${result.signal} timedOut=${result.timedOut} in ${result.ms} ms`,
-        `--- stdout\n${result.stdout}`,
-        `--- stderr\n${result.stderr}`,
-        `--- gateway saw\n${gatewaySeen.map((h) => `${h.method} ${h.path}${h.upgrade ? ' (websocket upgrade)' : ''}`).join('\n')}`,
-        `--- upstream saw\n${upstreamSeen.map((r) => `${r.method} ${r.path} ${r.transport} account=${r.accountId} headers=${Object.keys(r.headers).sort().join(',')}`).join('\n')}`,
-      ].join('\n');
-    if (VERBOSE) console.info(diagnostics());
+    const account = seeded.accounts[0]!;
 
     // The CLI succeeded and printed the upstream's answer.
     expect(result.code, diagnostics()).toBe(0);

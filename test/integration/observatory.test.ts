@@ -1,15 +1,11 @@
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { setKeyLimits } from '../../src/accounting/index.ts';
 import { mintApiKey, pauseApiKey, rotateApiKey } from '../../src/api-keys/index.ts';
 import { cliActor } from '../../src/audit/index.ts';
 import { OBSERVATORY_LOGIN_FAILED } from '../../src/observatory/index.ts';
-import { createPool } from '../../src/pools/index.ts';
-import { migrateAndImportPricing } from '../../src/runtime/migrate.ts';
-import { importAuthJson } from '../../src/upstreams/index.ts';
 import { bootstrapOwnerClient, startAdminHarness, type AdminClient, type AdminHarness } from '../support/admin.ts';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.ts';
 import { TEST_SECRETS } from '../support/gateway.ts';
+import { seedObservedKey, type ObservedKey } from '../support/observatory.ts';
 import { killAllPoolers, poolerEnv, runPooler } from '../support/processes.ts';
 
 // gpt-5.4, standard tier, in the vendored pricing feed: USD per 1M tokens = micro-USD per token.
@@ -18,28 +14,7 @@ const RATES = { input: 2.5, cached: 0.25, output: 15 };
 let upstream: FakeUpstream;
 let harness: AdminHarness;
 let owner: AdminClient;
-let seeded: { poolId: string; keyId: string; prefix: string; key: string; accountEmail: string; accountId: string };
-
-async function send(key: string, text: string): Promise<number> {
-  const response = await fetch(`${harness.url}/backend-api/codex/responses`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-    body: JSON.stringify({ model: 'gpt-5.4', instructions: '', input: [{ type: 'message', role: 'user', content: [{ type: 'input_text', text }] }], stream: true }),
-  });
-  await response.text();
-  return response.status;
-}
-
-/** Waits until the writer recorded `count` finished requests of the key. */
-async function settled(keyId: string, count: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    await harness.services.requestLog.flush();
-    const rows = await harness.db.selectFrom('requests').select('id').where('api_key_id', '=', keyId).where('status', '=', 'succeeded').execute();
-    if (rows.length >= count) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('requests were not recorded');
-}
+let seeded: ObservedKey;
 
 /** Cost of the key's logged usage, computed here from the token counts and the feed's rates. */
 async function expectedCostMicros(keyId: string): Promise<number> {
@@ -50,17 +25,15 @@ async function expectedCostMicros(keyId: string): Promise<number> {
 beforeAll(async () => {
   upstream = await startFakeUpstream();
   harness = await startAdminHarness({ upstream, listen: true });
-  await migrateAndImportPricing(harness.db, pino({ level: 'silent' }));
   owner = await bootstrapOwnerClient(harness);
-  const pool = await createPool(harness.db, cliActor(), { name: 'observatory' });
-  const account = await upstream.addAccount({ accountId: 'acct-observatory', email: 'observed-account@example.com' });
-  await importAuthJson(harness.services.accountDeps, cliActor(), { pool: pool.slug, authJson: JSON.stringify(account.authJson) });
-  const minted = await mintApiKey({ db: harness.db, notifier: harness.services.notifier }, cliActor(), { pool: pool.slug, label: 'holder', dashboardAccess: true });
-  seeded = { poolId: pool.id, keyId: minted.apiKey.id, prefix: minted.apiKey.prefix, key: minted.key, accountEmail: 'observed-account@example.com', accountId: 'acct-observatory' };
-  await setKeyLimits({ db: harness.db, notifier: harness.services.notifier }, cliActor(), seeded.prefix, { max_requests_per_minute: 10, max_tokens_per_day: 100_000 });
-  await new Promise((r) => setTimeout(r, 100));
-  for (const text of ['first question', 'a second, longer question about the pool', 'third']) expect(await send(seeded.key, text)).toBe(200);
-  await settled(seeded.keyId, 3);
+  seeded = await seedObservedKey(harness, upstream, {
+    pool: 'observatory',
+    accountId: 'acct-observatory',
+    accountEmail: 'observed-account@example.com',
+    label: 'holder',
+    dashboardAccess: true,
+    questions: ['first question', 'a second, longer question about the pool', 'third'],
+  });
 }, 60_000);
 
 afterAll(async () => {

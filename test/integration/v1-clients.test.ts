@@ -17,24 +17,18 @@ import OpenAI from 'openai';
 import { zodResponseFormat, zodTextFormat } from 'openai/helpers/zod';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, test, vi } from 'vitest';
 import { z } from 'zod';
-import { DEFAULT_REPLY, TOOL_CALL_ARGUMENTS, startFakeUpstream, type FakeUpstream, type RecordedRequest } from '../support/fake-upstream.ts';
+import { DEFAULT_REPLY, TOOL_CALL_ARGUMENTS, type FakeUpstream, type RecordedRequest } from '../support/fake-upstream.ts';
 import { makeUsage, type JsonObject, type Usage } from '../support/fake-sse-events.ts';
-import { seedPool, startGateway, type TestGateway } from '../support/gateway.ts';
+import { startV1Gateway, type SeededPool, type TestGateway } from '../support/gateway.ts';
 
 const TURN_PATH = '/backend-api/codex/responses';
 const MODEL = 'gpt-5.4';
 const TOOL_ARGS = JSON.parse(TOOL_CALL_ARGUMENTS) as { query: string; limit: number };
 
-let upstream: FakeUpstream;
-let gateway: TestGateway;
-let seeded: Awaited<ReturnType<typeof seedPool>>;
-let client: OpenAI;
+let upstream: FakeUpstream, gateway: TestGateway, seeded: SeededPool, client: OpenAI;
 
 beforeAll(async () => {
-  upstream = await startFakeUpstream();
-  gateway = await startGateway({ databaseUrl: inject('databaseUrl'), upstream });
-  seeded = await seedPool(gateway, upstream, 1, 'v1-clients');
-  client = new OpenAI({ apiKey: seeded.key, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+  ({ upstream, gateway, seeded, client } = await startV1Gateway(inject('databaseUrl'), 'v1-clients'));
 });
 afterAll(async () => {
   await gateway?.close();

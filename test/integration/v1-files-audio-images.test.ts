@@ -11,20 +11,14 @@ import { createPool } from '../../src/pools/index.ts';
 import { mintApiKey } from '../../src/api-keys/index.ts';
 import { cliActor } from '../../src/audit/index.ts';
 import { FAKE_IMAGE_USAGE, fakeImageBase64, fakeRevisedPrompt, fakeTranscript } from '../support/fake-media.ts';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.ts';
-import { seedPool, startGateway, uniqueName, type TestGateway } from '../support/gateway.ts';
+import type { FakeUpstream } from '../support/fake-upstream.ts';
+import { seedPool, startV1Gateway, uniqueName, type SeededPool, type TestGateway } from '../support/gateway.ts';
 import { MASK_NOTE } from '../../src/gateway/bridge/images.ts';
 
-let upstream: FakeUpstream;
-let gateway: TestGateway;
-let seeded: Awaited<ReturnType<typeof seedPool>>;
-let client: OpenAI;
+let upstream: FakeUpstream, gateway: TestGateway, seeded: SeededPool, client: OpenAI;
 
 beforeAll(async () => {
-  upstream = await startFakeUpstream();
-  gateway = await startGateway({ databaseUrl: inject('databaseUrl'), upstream });
-  seeded = await seedPool(gateway, upstream, 1, 'media');
-  client = new OpenAI({ apiKey: seeded.key, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+  ({ upstream, gateway, seeded, client } = await startV1Gateway(inject('databaseUrl'), 'media'));
 });
 afterAll(async () => {
   await gateway?.close();

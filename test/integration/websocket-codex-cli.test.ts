@@ -5,16 +5,8 @@
  *
  * Set CODEX_CLI_TEST_VERBOSE=1 to print the CLI's output and what the gateway and upstream saw.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.ts';
-import { CODEX_TIMEOUT_MS, runCodex } from '../support/codex-cli.ts';
-import { seedPool, startGateway, type TestGateway } from '../support/gateway.ts';
-
-const VERBOSE = Boolean(process.env.CODEX_CLI_TEST_VERBOSE);
+import { CODEX_TIMEOUT_MS, runCodexExec, startCodexCliGateway, type CodexCliGateway } from '../support/codex-cli.ts';
 
 /** docs/getting-started.md's provider block plus `supports_websockets = true`. */
 function codexConfigToml(origin: string): string {
@@ -31,66 +23,29 @@ supports_websockets = true
 `;
 }
 
-type GatewayHit = { method: string; path: string; upgrade: boolean; authorization: string | undefined };
-
-let upstream: FakeUpstream;
-let gateway: TestGateway;
-let scratch: string;
-const gatewayHits: GatewayHit[] = [];
+let cli: CodexCliGateway;
 
 beforeAll(async () => {
-  upstream = await startFakeUpstream();
-  gateway = await startGateway({ databaseUrl: inject('databaseUrl'), upstream });
-  const record = (request: IncomingMessage) =>
-    gatewayHits.push({
-      method: request.method ?? '',
-      path: (request.url ?? '').split('?')[0]!,
-      upgrade: (request.headers.upgrade ?? '').toLowerCase() === 'websocket',
-      authorization: request.headers.authorization,
-    });
-  gateway.app.server.prependListener('request', record);
-  gateway.app.server.prependListener('upgrade', record);
-  scratch = await mkdtemp(join(tmpdir(), 'codex-pooler-ws-cli-'));
+  cli = await startCodexCliGateway(inject('databaseUrl'), 'codex-pooler-ws-cli-');
 });
 afterAll(async () => {
-  await gateway?.close();
-  await upstream?.close();
-  if (scratch) await rm(scratch, { recursive: true, force: true });
+  await cli?.close();
 });
 
 describe('real Codex CLI over the websocket transport', () => {
   test('codex exec completes a turn over the gateway websocket; nothing falls back to HTTP', { timeout: CODEX_TIMEOUT_MS + 30_000 }, async () => {
-    const seeded = await seedPool(gateway, upstream, 1, 'codex-cli-ws');
-    const account = seeded.accounts[0]!;
     const marker = `codex-pooler-ws-${Math.random().toString(36).slice(2, 10)}`;
-    upstream.setReply(`The gateway says ${marker}.`);
-
-    const home = join(scratch, 'home');
-    const codexHome = join(home, '.codex');
-    const workdir = join(scratch, 'work');
-    await mkdir(codexHome, { recursive: true });
-    await mkdir(workdir, { recursive: true });
-    await writeFile(join(codexHome, 'config.toml'), codexConfigToml(gateway.url));
-
-    const upstreamBefore = upstream.requests.length;
-    const gatewayBefore = gatewayHits.length;
-    const args = ['exec', '--strict-config', '--skip-git-repo-check', '--ephemeral', '--sandbox', 'read-only', '--color', 'never', 'Reply with the marker the server gives you.'];
-    const result = await runCodex(args, {
-      cwd: workdir,
-      env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOME: home, CODEX_HOME: codexHome, CODEX_POOLER_KEY: seeded.key },
+    const { seeded, result, gatewaySeen, upstreamSeen, diagnostics } = await runCodexExec(cli, {
+      label: 'codex-cli-ws',
+      reply: `The gateway says ${marker}.`,
+      configToml: codexConfigToml,
+      prompt: 'Reply with the marker the server gives you.',
+      describeUpstream: (r) => {
+        const frame = r.body as { type?: unknown; generate?: unknown } | null;
+        return r.method === 'WS' && frame ? JSON.stringify({ type: frame.type, generate: frame.generate }) : '';
+      },
     });
-    await gateway.services.requestLog.flush();
-    const upstreamSeen = upstream.requests.slice(upstreamBefore);
-    const gatewaySeen = gatewayHits.slice(gatewayBefore);
-    const diagnostics = () =>
-      [
-        `exit=${result.code} signal=${result.signal} timedOut=${result.timedOut} in ${result.ms} ms`,
-        `--- stdout\n${result.stdout}`,
-        `--- stderr\n${result.stderr}`,
-        `--- gateway saw\n${gatewaySeen.map((h) => `${h.method} ${h.path}${h.upgrade ? ' (websocket upgrade)' : ''}`).join('\n')}`,
-        `--- upstream saw\n${upstreamSeen.map((r) => `${r.method} ${r.path} ${r.transport} account=${r.accountId} ${r.method === 'WS' ? JSON.stringify((r.body as { type?: unknown; generate?: unknown }) && { type: (r.body as { type?: unknown }).type, generate: (r.body as { generate?: unknown }).generate }) : ''}`).join('\n')}`,
-      ].join('\n');
-    if (VERBOSE) console.info(diagnostics());
+    const account = seeded.accounts[0]!;
 
     expect(result.code, diagnostics()).toBe(0);
     expect(result.stdout, diagnostics()).toContain(marker);
@@ -110,7 +65,7 @@ describe('real Codex CLI over the websocket transport', () => {
       expect(request.rawBody).not.toContain('sk-cxp-');
     }
 
-    const rows = await gateway.services.db.selectFrom('requests').select(['transport', 'status', 'pool_upstream_assignment_id']).where('api_key_id', '=', seeded.apiKey.id).execute();
+    const rows = await cli.gateway.services.db.selectFrom('requests').select(['transport', 'status', 'pool_upstream_assignment_id']).where('api_key_id', '=', seeded.apiKey.id).execute();
     expect(rows.length, diagnostics()).toBeGreaterThanOrEqual(1);
     for (const row of rows) expect(row).toMatchObject({ transport: 'websocket', status: 'succeeded', pool_upstream_assignment_id: account.assignmentId });
     console.info(`[codex-cli-ws] exit ${result.code} in ${result.ms} ms; gateway saw ${gatewaySeen.map((h) => `${h.method} ${h.path}${h.upgrade ? ' (ws)' : ''}`).join(', ')}; upstream saw ${upstreamSeen.map((r) => `${r.method} ${r.path}`).join(', ')}`);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import OpenAI from 'openai';
 import { cliActor } from '../../src/audit/index.ts';
 import { mintApiKey } from '../../src/api-keys/index.ts';
 import { parseConfig, type Config } from '../../src/config/index.ts';
@@ -10,7 +11,7 @@ import { createLogger } from '../../src/http/logger.ts';
 import { createPool } from '../../src/pools/index.ts';
 import { createServices, type Services } from '../../src/services.ts';
 import { importAuthJson } from '../../src/upstreams/index.ts';
-import type { FakeUpstream } from './fake-upstream.ts';
+import { startFakeUpstream, type FakeUpstream } from './fake-upstream.ts';
 
 export const TEST_SECRETS = {
   SECRET_KEY_BASE: 'test-secret-key-base-'.padEnd(80, 'x'),
@@ -77,6 +78,23 @@ export async function seedPool(gateway: TestGateway, upstream: FakeUpstream, acc
   }
   const { key, apiKey } = await mintApiKey({ db: gateway.services.db, notifier: gateway.services.notifier }, cliActor(), { pool: pool.slug, label: 'test' });
   return { pool, accounts: added, key, apiKey };
+}
+
+export type SeededPool = Awaited<ReturnType<typeof seedPool>>;
+
+/**
+ * A gateway on its own fake upstream with a one-account pool, and the openai SDK pointed at the
+ * gateway's `/v1` with the pool's key (no retries, so every call is one request).
+ */
+export async function startV1Gateway(databaseUrl: string, label: string): Promise<{ upstream: FakeUpstream; gateway: TestGateway; seeded: SeededPool; client: OpenAI }> {
+  const upstream = await startFakeUpstream();
+  const gateway = await startGateway({ databaseUrl, upstream }).catch(async (error: unknown) => {
+    await upstream.close();
+    throw error;
+  });
+  const seeded = await seedPool(gateway, upstream, 1, label);
+  const client = new OpenAI({ apiKey: seeded.key, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+  return { upstream, gateway, seeded, client };
 }
 
 /**
