@@ -67,7 +67,7 @@ export function createServices(config: Config, handle: DatabaseHandle, log: Logg
     metrics,
     admission,
     keyPolicies,
-    replayedItems: new ReplayedItemStore(),
+    replayedItems: new ReplayedItemStore({ maxBytes: config.replayItemCacheBytes }),
     async listen() {
       await apiKeys.listen(notifier);
       await keyPolicies.listen(notifier);

@@ -37,7 +37,7 @@ export type { LedgerRequest, ServedUsage } from './ledger.ts';
 export { checkLimits, effectiveLimits, policyError } from './key-policies.ts';
 export type { KeyLimits, KeyPolicy, KeyUsage, PolicyViolation } from './key-policies.ts';
 export { KeyPolicyGate } from './key-policy-gate.ts';
-export { listKeyLimits, mergeLimits, parseLimitsDocument, replaceKeyLimits, setKeyLimits, toLimitsDocument, LIMIT_FIELDS } from './key-limits.ts';
+export { getKeyLimits, listKeyLimits, mergeLimits, parseLimitsDocument, replaceKeyLimits, setKeyLimits, toLimitsDocument, LIMIT_FIELDS } from './key-limits.ts';
 export type { KeyLimitsDocument, KeyLimitsView, LimitField, LimitValues } from './key-limits.ts';
 export { coveredDays, parseUtcDay, rebuildDailyRollups, staleRollupDays, utcDayOf, ROLLUP_CONTRACT_VERSION, ROLLUP_DIMENSIONS } from './rollups.ts';
 export type { RollupDimension, RollupRebuildResult, RollupTotals, TimeRange, UtcDay } from './rollups.ts';

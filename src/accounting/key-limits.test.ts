@@ -37,3 +37,15 @@ test.each([
   expect(error).toBeInstanceOf(PoolerError);
   expect(error).toMatchObject({ code: 'invalid_request', param });
 });
+
+test('parseLimitsDocument shares the key model id rules and names the whole document when no field is at fault', () => {
+  expect(() => parseLimitsDocument({ models: [{ model: '  ', max_requests_per_minute: 1 }] })).toThrow('models.0.model: model ids must not be empty');
+  let error: unknown = null;
+  try {
+    parseLimitsDocument({ rpm: 5 });
+  } catch (e) {
+    error = e;
+  }
+  expect(error).toMatchObject({ code: 'invalid_request', param: null });
+  expect((error as Error).message).toMatch(/^limits: /);
+});

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { recordAudit, type Actor } from '../audit/index.ts';
-import { apiKeyRefColumn } from '../api-keys/index.ts';
+import { apiKeyRefColumn, parseFields, MODEL_ID } from '../api-keys/index.ts';
 import { API_KEY_CHANNEL, type Db, type Notifier, type Tx } from '../db/index.ts';
 import { PoolerError, invalidInput } from '../errors.ts';
 
@@ -30,28 +30,12 @@ const LIMIT_SHAPE = {
   max_input_tokens_per_request: LIMIT(Number.MAX_SAFE_INTEGER),
   max_output_tokens_per_request: LIMIT(Number.MAX_SAFE_INTEGER),
 };
-const MODEL = z
-  .string()
-  .trim()
-  .min(1)
-  .max(255)
-  .transform((v) => v.toLowerCase())
-  .refine((v) => !/\s/.test(v), 'model ids must not contain whitespace');
-
 /** One scope's change: given fields set (null clears one), absent fields stay; `clear` removes the binding. */
-const LIMITS_CHANGE = z.strictObject({ model: MODEL.nullable().optional(), ...LIMIT_SHAPE, clear: z.boolean().optional() });
+const LIMITS_CHANGE = z.strictObject({ model: MODEL_ID.nullable().optional(), ...LIMIT_SHAPE, clear: z.boolean().optional() });
 const LIMITS_DOCUMENT = z.strictObject({
   default: z.strictObject(LIMIT_SHAPE).nullable().optional(),
-  models: z.array(z.strictObject({ model: MODEL, ...LIMIT_SHAPE })).max(100).optional(),
+  models: z.array(z.strictObject({ model: MODEL_ID, ...LIMIT_SHAPE })).max(100).optional(),
 });
-
-function parse<T extends z.ZodType>(schema: T, input: unknown): z.output<T> {
-  const parsed = schema.safeParse(input ?? {});
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const param = issue.path.map(String).join('.') || null;
-  throw invalidInput(`${param ?? 'limits'}: ${issue.message}`, param);
-}
 
 const NO_LIMITS: LimitValues = { max_requests_per_minute: null, max_tokens_per_day: null, max_tokens_per_week: null, max_input_tokens_per_request: null, max_output_tokens_per_request: null };
 
@@ -70,7 +54,7 @@ export function mergeLimits(current: LimitValues | null, change: Partial<Record<
 
 /** Pure: a limits document checked and normalised (model ids lowercased, unique, empty bindings dropped). */
 export function parseLimitsDocument(input: unknown): KeyLimitsDocument {
-  const doc = parse(LIMITS_DOCUMENT, input);
+  const doc = parseFields(LIMITS_DOCUMENT, input, 'limits');
   const seen = new Set<string>();
   const models: KeyLimitsDocument['models'] = [];
   for (const [index, binding] of (doc.models ?? []).entries()) {
@@ -82,14 +66,25 @@ export function parseLimitsDocument(input: unknown): KeyLimitsDocument {
   return { default: doc.default ? mergeLimits(null, doc.default) : null, models };
 }
 
-type KeyRef = { id: string; pool_id: string; key_prefix: string };
+type KeyRef = { id: string; pool_id: string; key_prefix: string; status: string };
 
-async function lockKey(tx: Tx, keyRef: string): Promise<KeyRef> {
+/** The key an id (uuid) or prefix names; `lock` holds its row for the rest of the transaction. */
+async function findKey(db: Db | Tx, keyRef: string, lock: boolean): Promise<KeyRef> {
   const ref = keyRef.trim();
   const column = apiKeyRefColumn(ref);
   if (!column) throw invalidInput('give a key id (uuid) or prefix (sk-cxp-<12 hex>)', 'key');
-  const key = await tx.selectFrom('api_keys').select(['id', 'pool_id', 'key_prefix', 'status']).where(column, '=', ref).forUpdate().executeTakeFirst();
+  const key = await db
+    .selectFrom('api_keys')
+    .select(['id', 'pool_id', 'key_prefix', 'status'])
+    .where(column, '=', ref)
+    .$if(lock, (query) => query.forUpdate())
+    .executeTakeFirst();
   if (!key) throw new PoolerError('not_found', `api key ${ref} does not exist`, { param: 'key' });
+  return key;
+}
+
+async function lockKey(tx: Tx, keyRef: string): Promise<KeyRef> {
+  const key = await findKey(tx, keyRef, true);
   if (key.status === 'revoked') throw new PoolerError('api_key_revoked', 'the api key is revoked; it can no longer be changed, only deleted', { status: 409, param: 'status' });
   return key;
 }
@@ -131,7 +126,7 @@ const sorted = (doc: KeyLimitsDocument) => ({ default: doc.default, models: [...
  * ones stay; `clear: true` removes the binding. The CLI's `keys limits`.
  */
 export async function setKeyLimits(deps: { db: Db; notifier: Notifier }, actor: Actor, keyRef: string, input: unknown): Promise<KeyLimitsView[]> {
-  const { model, clear, ...change } = parse(LIMITS_CHANGE, input);
+  const { model, clear, ...change } = parseFields(LIMITS_CHANGE, input, 'limits');
   return changeLimits(deps, actor, keyRef, (current) => {
     if (!model) return { ...current, default: clear ? null : mergeLimits(current.default, change) };
     const existing = current.models.find((m) => m.model === model) ?? null;
@@ -145,6 +140,11 @@ export async function setKeyLimits(deps: { db: Db; notifier: Notifier }, actor: 
 export async function replaceKeyLimits(deps: { db: Db; notifier: Notifier }, actor: Actor, keyRef: string, input: unknown): Promise<KeyLimitsView[]> {
   const doc = parseLimitsDocument(input);
   return changeLimits(deps, actor, keyRef, () => doc);
+}
+
+/** The limits of the key an id or prefix names (revoked keys too); the CLI's `keys limits KEY`. */
+export async function getKeyLimits(db: Db, keyRef: string): Promise<KeyLimitsView[]> {
+  return listKeyLimits(db, (await findKey(db, keyRef, false)).id);
 }
 
 export async function listKeyLimits(db: Db | Tx, apiKeyId: string): Promise<KeyLimitsView[]> {

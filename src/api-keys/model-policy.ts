@@ -41,8 +41,11 @@ export function normalizeEffort(value: unknown): ReasoningEffort | null {
 
 export const effortRank = (effort: ReasoningEffort): number => REASONING_EFFORTS.indexOf(effort);
 
-/** Model ids are compared lowercase; an id with whitespace inside can never match a request. */
-const MODEL_ID = z
+/**
+ * A model id as keys name it (allowed and enforced models, per-model limits): compared lowercase;
+ * an id with whitespace inside can never match a request.
+ */
+export const MODEL_ID = z
   .string()
   .trim()
   .min(1, 'model ids must not be empty')
@@ -83,13 +86,22 @@ export type ModelPolicyEdit = z.input<typeof MODEL_POLICY_EDIT>;
 
 const invalidPolicy = (message: string, param: string) => new PoolerError('invalid_policy', message, { param });
 
-/** Parses an edit; malformed values are `invalid_request` naming the field. */
-export function parseModelPolicyEdit(input: unknown): z.output<typeof MODEL_POLICY_EDIT> {
-  const parsed = MODEL_POLICY_EDIT.safeParse(input ?? {});
+/**
+ * Parses a key edit (policy, limits) with its schema; absent input is `{}`. The first problem is an
+ * `invalid_request` naming the field (`param`), or `subject` when it is the whole input's.
+ */
+export function parseFields<T extends z.ZodType>(schema: T, input: unknown, subject?: string): z.output<T> {
+  const parsed = schema.safeParse(input ?? {});
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   const param = issue.path.map(String).join('.') || null;
-  throw invalidInput(param ? `${param}: ${issue.message}` : issue.message, param);
+  const about = param ?? subject;
+  throw invalidInput(about ? `${about}: ${issue.message}` : issue.message, param);
+}
+
+/** Parses an edit; malformed values are `invalid_request` naming the field. */
+export function parseModelPolicyEdit(input: unknown): z.output<typeof MODEL_POLICY_EDIT> {
+  return parseFields(MODEL_POLICY_EDIT, input);
 }
 
 /**

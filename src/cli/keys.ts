@@ -1,6 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { apiKeyRefColumn, deleteApiKey, listApiKeys, mintApiKey, modelModeOf, pauseApiKey, resumeApiKey, revokeApiKey, rotateApiKey, updateApiKey, REASONING_EFFORTS, SERVICE_TIERS, type ApiKey, type ModelPolicyEdit } from '../api-keys/index.ts';
-import { listKeyLimits, setKeyLimits, type KeyLimitsView } from '../accounting/index.ts';
+import { deleteApiKey, listApiKeys, mintApiKey, modelModeOf, pauseApiKey, resumeApiKey, revokeApiKey, rotateApiKey, updateApiKey, REASONING_EFFORTS, SERVICE_TIERS, type ApiKey, type ModelPolicyEdit } from '../api-keys/index.ts';
+import { getKeyLimits, setKeyLimits, type KeyLimitsView } from '../accounting/index.ts';
 import { cliActor } from '../audit/index.ts';
 import { findPool, listPools } from '../pools/index.ts';
 import type { OperatorContext } from './context.ts';
@@ -251,12 +251,7 @@ export function registerKeyCommands(program: Command, ctx: OperatorContext): voi
       if (!changes && !remove) {
         if (options.model !== undefined) throw new CliFailure('--model needs limit values or --remove', EXIT_USAGE);
         // No change asked: show what the key has.
-        const trimmed = ref.trim();
-        const column = apiKeyRefColumn(trimmed);
-        if (!column) throw new CliFailure('give a key id (uuid) or prefix (sk-cxp-<12 hex>)', EXIT_USAGE);
-        const key = await deps.db.selectFrom('api_keys').select('id').where(column, '=', trimmed).executeTakeFirst();
-        if (!key) throw new CliFailure(`api key ${trimmed} does not exist`);
-        return printLimits(ctx, await listKeyLimits(deps.db, key.id), options.json);
+        return printLimits(ctx, await getKeyLimits(deps.db, ref), options.json);
       }
       printLimits(ctx, await setKeyLimits(deps, cliActor(), ref, { model: options.model ?? null, ...values, clear: remove }), options.json);
     });

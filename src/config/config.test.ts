@@ -60,4 +60,12 @@ describe('parseConfig', () => {
     expect(parseConfig({ ...valid, OBAN_MODE: 'bogus' }).obanMode).toBe('web');
     expect(parseConfig({ ...valid, PHX_SERVER: '1' }).phxServer).toBe(true);
   });
+
+  test('CODEX_POOLER_REPLAY_ITEM_CACHE_MB sets the replayed item budget in MiB; 0 turns it off', () => {
+    expect(parseConfig(valid).replayItemCacheBytes).toBe(64 * 1024 * 1024);
+    expect(parseConfig({ ...valid, CODEX_POOLER_REPLAY_ITEM_CACHE_MB: '8' }).replayItemCacheBytes).toBe(8 * 1024 * 1024);
+    expect(parseConfig({ ...valid, CODEX_POOLER_REPLAY_ITEM_CACHE_MB: '0' }).replayItemCacheBytes).toBe(0);
+    expect(errorFor({ ...valid, CODEX_POOLER_REPLAY_ITEM_CACHE_MB: '-1' }).variable).toBe('CODEX_POOLER_REPLAY_ITEM_CACHE_MB');
+    expect(errorFor({ ...valid, CODEX_POOLER_REPLAY_ITEM_CACHE_MB: 'lots' }).variable).toBe('CODEX_POOLER_REPLAY_ITEM_CACHE_MB');
+  });
 });

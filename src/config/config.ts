@@ -46,6 +46,8 @@ export type Config = {
   /** Upstream timeouts: connect, first byte (headers), idle gap between body chunks. */
   upstreamTimeouts: { connectMs: number; firstByteMs: number; idleMs: number };
   maxRequestBodyBytes: number;
+  /** Memory budget for output items kept for `/v1/responses` `item_reference` replays; 0 keeps none. */
+  replayItemCacheBytes: number;
   /** When set, /metrics needs `Authorization: Bearer <token>`. */
   metricsToken: string | null;
   /** Per route class bulkhead overrides, e.g. {"proxy_stream":{"max_concurrency":64}}. */
@@ -216,6 +218,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, options: { embeddedSecrets?:
     },
     admissionLimits: parseAdmissionLimits(env.CODEX_POOLER_ADMISSION_LIMITS),
     maxRequestBodyBytes: parseInteger('CODEX_POOLER_MAX_BODY_BYTES', env.CODEX_POOLER_MAX_BODY_BYTES, 32 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    replayItemCacheBytes: parseInteger('CODEX_POOLER_REPLAY_ITEM_CACHE_MB', env.CODEX_POOLER_REPLAY_ITEM_CACHE_MB, 64, 0, 65_536) * 1024 * 1024,
   };
 }
 

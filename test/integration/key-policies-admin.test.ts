@@ -264,6 +264,12 @@ describe('command line', () => {
     expect(table.stdout).toContain('default');
     expect(table.stdout).not.toContain('gpt-5.4-mini');
     expect((await cli('limits', prefix, '--rpm', 'lots')).code).toBe(2);
+    // Showing resolves the key like changing does: by id too, and an unknown or malformed ref exits 1.
+    expect(JSON.parse((await cli('limits', minted.api_key.id, '--json')).stdout)).toEqual([expect.objectContaining({ scope: 'default', max_tokens_per_day: 1000 })]);
+    const unknown = await cli('limits', 'sk-cxp-000000000000');
+    expect(unknown).toMatchObject({ code: 1 });
+    expect(unknown.stderr).toContain('api key sk-cxp-000000000000 does not exist');
+    expect((await cli('limits', 'not-a-key')).stderr).toContain('give a key id (uuid) or prefix');
     expect((await owner.get(`/api-keys/${minted.api_key.id}/limits`)).body).toEqual({ default: expect.objectContaining({ max_tokens_per_day: 1000 }), models: [] });
   });
 });

@@ -192,3 +192,25 @@ describe('an item_reference the gateway does not hold', () => {
     expect(upstream.requests.length).toBe(before);
   });
 });
+
+describe('CODEX_POOLER_REPLAY_ITEM_CACHE_MB=0', () => {
+  test('nothing is remembered: a reference to the answer just relayed is item_reference_not_found', async () => {
+    const off = await startGateway({ databaseUrl: inject('databaseUrl'), upstream, env: { CODEX_POOLER_REPLAY_ITEM_CACHE_MB: '0' } });
+    try {
+      const pool = await seedPool(off, upstream, 1, 'v1-item-refs-off');
+      const post = (input: unknown[]) =>
+        fetch(`${off.url}/v1/responses`, { method: 'POST', headers: { authorization: `Bearer ${pool.key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: MODEL, input }) });
+      const first = await post([{ role: 'user', content: 'Say hello' }]);
+      expect(first.status).toBe(200);
+      const reasoningId = ((await first.json()) as { output: { id: string; type: string }[] }).output.find((item) => item.type === 'reasoning')!.id;
+      expect(off.services.replayedItems.size.items).toBe(0);
+      const before = upstream.requests.length;
+      const replay = await post([{ type: 'item_reference', id: reasoningId }, { role: 'user', content: 'again' }]);
+      expect(replay.status).toBe(400);
+      expect(((await replay.json()) as { error: { code: string; param: string } }).error).toMatchObject({ code: 'item_reference_not_found', param: 'input[0].id' });
+      expect(upstream.requests.length).toBe(before);
+    } finally {
+      await off.close();
+    }
+  });
+});

@@ -53,24 +53,25 @@ export function registerApiKeyRoutes(app: FastifyInstance, services: Services): 
   /**
    * Other processes drop their cached copy on the key channel's NOTIFY; this one drops it at once,
    * so the operator's next request through this node already sees the change.
+   * Every mutating key route calls it: the local effect never depends on the notifier's delivery.
    */
   const forgetLocally = (key: { id: string; prefix: string }) => {
     services.apiKeys.invalidate(key.prefix);
     services.keyPolicies.invalidate(key.id);
   };
 
-  /** The key behind `:id`, after checking the operator may manage keys of its (active) Pool. */
-  async function keyFor(scope: OperatorScope, params: unknown): Promise<string> {
+  /** The key behind `:id` (its id and prefix), after checking the operator may manage keys of its (active) Pool. */
+  async function keyFor(scope: OperatorScope, params: unknown): Promise<{ id: string; prefix: string }> {
     const { id } = parseInput(ID_PARAMS, params);
     const key = await services.db
       .selectFrom('api_keys as k')
       .innerJoin('pools as p', 'p.id', 'k.pool_id')
-      .select(['k.id', 'p.id as pool_id', 'p.status as pool_status'])
+      .select(['k.id', 'k.key_prefix', 'p.id as pool_id', 'p.status as pool_status'])
       .where('k.id', '=', id)
       .executeTakeFirst();
     if (!key) throw new PoolerError('not_found', 'api key does not exist', { param: 'id' });
     authorize(scope, 'pool_api_key.manage', { id: key.pool_id, status: key.pool_status });
-    return key.id;
+    return { id: key.id, prefix: key.key_prefix };
   }
 
   app.get('/api-keys', async (request) => {
@@ -97,7 +98,7 @@ export function registerApiKeyRoutes(app: FastifyInstance, services: Services): 
   // Name, expiry, notes, pause/resume, model policy and Pool in one audited edit; absent fields stay, null clears.
   app.patch('/api-keys/:id', async (request) => {
     const scope = scopeOf(request);
-    const id = await keyFor(scope, request.params);
+    const { id } = await keyFor(scope, request.params);
     const body = parseInput(EDIT, request.body) as z.output<typeof EDIT> & Record<string, unknown>;
     // Moving a key needs the capability on the Pool it goes to as well as the one it leaves.
     const target = body.pool_id ? await poolFor(services, scope, body.pool_id, 'pool_api_key.manage') : null;
@@ -111,48 +112,44 @@ export function registerApiKeyRoutes(app: FastifyInstance, services: Services): 
 
   // Limits: the default binding and per-model bindings, read and replaced as one document.
   app.get('/api-keys/:id/limits', async (request) => {
-    const id = await keyFor(scopeOf(request), request.params);
+    const { id } = await keyFor(scopeOf(request), request.params);
     return toLimitsDocument(await listKeyLimits(services.db, id));
   });
   app.put('/api-keys/:id/limits', async (request) => {
     const scope = scopeOf(request);
-    const id = await keyFor(scope, request.params);
-    const limits = await replaceKeyLimits(deps, actorOf(scope), id, request.body);
-    services.keyPolicies.invalidate(id);
+    const key = await keyFor(scope, request.params);
+    const limits = await replaceKeyLimits(deps, actorOf(scope), key.id, request.body);
+    forgetLocally(key);
     return toLimitsDocument(limits);
-  });
-
-  // The models a Pool's catalog exposes, for the key editor's model pickers (pool.view).
-  app.get('/pools/:id/models', async (request) => {
-    const { id } = parseInput(ID_PARAMS, request.params);
-    const pool = await poolFor(services, scopeOf(request), id, 'pool.view');
-    const catalog = await services.routing.catalog(pool.id);
-    const items = [...catalog.models.entries()]
-      .map(([model, entry]) => ({ id: model, display_name: typeof entry.entry.display_name === 'string' ? entry.entry.display_name : model }))
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    return { fetched: catalog.fetched, items };
   });
 
   for (const [verb, act] of [['pause', pauseApiKey], ['resume', resumeApiKey], ['revoke', revokeApiKey]] as const) {
     app.post(`/api-keys/:id/${verb}`, async (request) => {
       const scope = scopeOf(request);
-      return { api_key: apiKeyJson(await act(deps, actorOf(scope), await keyFor(scope, request.params))) };
+      const changed = await act(deps, actorOf(scope), (await keyFor(scope, request.params)).id);
+      forgetLocally(changed);
+      return { api_key: apiKeyJson(changed) };
     });
   }
 
   // Same row, new secret and prefix; like create, the only answer that carries the key.
   app.post('/api-keys/:id/rotate', async (request) => {
     const scope = scopeOf(request);
-    const rotated = await rotateApiKey(deps, actorOf(scope), await keyFor(scope, request.params));
+    const rotated = await rotateApiKey(deps, actorOf(scope), (await keyFor(scope, request.params)).id);
+    // The old prefix must stop working here at once; the new one may have a negative-cache entry.
+    forgetLocally({ id: rotated.apiKey.id, prefix: rotated.previousPrefix });
+    forgetLocally(rotated.apiKey);
     return { api_key: apiKeyJson(rotated.apiKey), key: rotated.key, previous_prefix: rotated.previousPrefix };
   });
 
   // Hard delete with the prefix typed as confirmation (body `{confirm}` or `?confirm=`).
   app.delete('/api-keys/:id', async (request) => {
     const scope = scopeOf(request);
-    const id = await keyFor(scope, request.params);
+    const { id } = await keyFor(scope, request.params);
     const confirmation = z.object({ confirm: z.string().max(200).optional() });
     const confirm = parseInput(confirmation, request.body ?? {}).confirm ?? parseInput(confirmation, request.query).confirm;
-    return { status: 'ok', deleted: apiKeyJson(await deleteApiKey(deps, actorOf(scope), id, confirm)) };
+    const deleted = await deleteApiKey(deps, actorOf(scope), id, confirm);
+    forgetLocally(deleted);
+    return { status: 'ok', deleted: apiKeyJson(deleted) };
   });
 }

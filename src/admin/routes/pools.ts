@@ -64,6 +64,17 @@ export function registerPoolRoutes(app: FastifyInstance, services: Services): vo
     };
   });
 
+  // The models a Pool's catalog exposes, for the key editor's model pickers (pool.view).
+  app.get('/pools/:id/models', async (request) => {
+    const { id } = parseInput(ID_PARAMS, request.params);
+    const pool = await poolFor(services, scopeOf(request), id, 'pool.view');
+    const catalog = await services.routing.catalog(pool.id);
+    const items = [...catalog.models.entries()]
+      .map(([model, entry]) => ({ id: model, display_name: typeof entry.entry.display_name === 'string' ? entry.entry.display_name : model }))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return { fetched: catalog.fetched, items };
+  });
+
   app.post('/pools', async (request, reply) => {
     const scope = scopeOf(request);
     authorize(scope, 'pool.manage');
