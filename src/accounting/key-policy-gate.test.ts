@@ -1,5 +1,5 @@
 import { Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, type CompiledQuery, type DatabaseConnection, type Driver, type QueryResult } from 'kysely';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import type { Db } from '../db/index.ts';
 import { KeyPolicyGate } from './key-policy-gate.ts';
 
@@ -10,7 +10,7 @@ const KEY = '00000000-0000-4000-8000-000000000001';
  * usage buckets) and fails the requests-per-minute claim, as when PostgreSQL stops answering.
  */
 function databaseFailingClaims(): Db {
-  const connection: DatabaseConnection = {
+  return databaseOf({
     async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
       if (query.sql.includes('claim_api_key_request_slot')) throw new Error('connection terminated unexpectedly');
       if (query.sql.includes('api_key_policy_bindings')) {
@@ -22,7 +22,34 @@ function databaseFailingClaims(): Db {
     streamQuery() {
       throw new Error('not used');
     },
-  };
+  });
+}
+
+/**
+ * A key without limits until the test gives it some; the first limits read sees the bindings as
+ * they are when it starts and answers only when the test releases it.
+ */
+function databaseHoldingFirstPolicyRead() {
+  const state = { maxInputTokensPerRequest: null as number | null };
+  const held: (() => void)[] = [];
+  let policyReads = 0;
+  const db = databaseOf({
+    async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+      if (!query.sql.includes('api_key_policy_bindings')) return { rows: [{ rpm: 0, day: 0, week: 0 } as R] };
+      const max = state.maxInputTokensPerRequest;
+      if (policyReads++ === 0) await new Promise<void>((release) => held.push(release));
+      if (max === null) return { rows: [] };
+      const binding = { api_key_id: KEY, binding_scope: 'default', model_identifier: null, status: 'active', max_requests_per_minute: null, max_tokens_per_day: null, max_tokens_per_week: null, max_input_tokens_per_request: max, max_output_tokens_per_request: null };
+      return { rows: [binding as R] };
+    },
+    streamQuery() {
+      throw new Error('not used');
+    },
+  });
+  return { db, state, held, reads: () => policyReads };
+}
+
+function databaseOf(connection: DatabaseConnection): Db {
   const driver: Driver = {
     async init() {},
     async acquireConnection() {
@@ -48,5 +75,20 @@ describe('KeyPolicyGate', () => {
     await gate.admit(KEY, 'gpt-5.4', request);
     await expect(gate.admit(KEY, 'gpt-5.4', request)).rejects.toMatchObject({ code: 'api_key_policy_limit_exceeded', param: 'max_requests_per_minute' });
     expect(failures).toHaveLength(3);
+  });
+
+  test('limits read before an edit are not cached over it: the next request reads the new limits', async () => {
+    const { db, state, held, reads } = databaseHoldingFirstPolicyRead();
+    const gate = new KeyPolicyGate(db);
+    const request = { inputTokens: 10, outputTokens: 0 };
+    const first = gate.admit(KEY, 'gpt-5.4', request);
+    await vi.waitFor(() => expect(held).toHaveLength(1));
+    // Limits are set (and this process told) while that read is still running.
+    state.maxInputTokensPerRequest = 5;
+    gate.invalidate(KEY);
+    held[0]!();
+    await expect(first).resolves.toBeTypeOf('function');
+    await expect(gate.admit(KEY, 'gpt-5.4', request)).rejects.toMatchObject({ code: 'api_key_policy_limit_exceeded', param: 'max_input_tokens_per_request' });
+    expect(reads()).toBe(2);
   });
 });

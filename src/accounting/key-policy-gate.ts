@@ -29,6 +29,8 @@ export class KeyPolicyGate {
   #db: Db;
   #now: () => number;
   #policies = new Map<string, { at: number; policy: KeyPolicy | null }>();
+  /** Bumped by every invalidation: a policy read that started before one is not cached. */
+  #policyGeneration = 0;
   #usage = new Map<string, { at: number; usage: KeyUsage }>();
   #local = new Map<string, LocalAdmission[]>();
 
@@ -41,11 +43,15 @@ export class KeyPolicyGate {
   }
 
   async listen(notifier: Notifier): Promise<void> {
-    await notifier.subscribe(API_KEY_CHANNEL, () => this.#policies.clear());
+    await notifier.subscribe(API_KEY_CHANNEL, () => {
+      this.#policyGeneration++;
+      this.#policies.clear();
+    });
   }
 
   /** Drops a key's cached limits now (the process that changed them must not wait for its own NOTIFY). */
   invalidate(apiKeyId: string): void {
+    this.#policyGeneration++;
     this.#policies.delete(apiKeyId);
   }
 
@@ -108,6 +114,7 @@ export class KeyPolicyGate {
   async #policyFor(apiKeyId: string): Promise<KeyPolicy | null> {
     const cached = this.#policies.get(apiKeyId);
     if (cached && this.#now() - cached.at < POLICY_TTL_MS) return cached.policy;
+    const generation = this.#policyGeneration;
     const rows = await this.#db.selectFrom('api_key_policy_bindings').selectAll().where('api_key_id', '=', apiKeyId).where('status', '=', 'active').execute();
     let policy: KeyPolicy | null = null;
     if (rows.length > 0) {
@@ -119,7 +126,8 @@ export class KeyPolicyGate {
       }
       policy = { default: fallback, models };
     }
-    this.#policies.set(apiKeyId, { at: this.#now(), policy });
+    // This caller still uses what it read, but limits changed meanwhile are not cached over.
+    if (generation === this.#policyGeneration) this.#policies.set(apiKeyId, { at: this.#now(), policy });
     return policy;
   }
 

@@ -51,7 +51,9 @@ export class ApiKeyCache {
   #db: Db;
   #now: () => number;
   #entries = new Map<string, CacheEntry>();
-  #inflight = new Map<string, Promise<CacheEntry>>();
+  /** Loads under way, each with the generation it started in (see #forget). */
+  #inflight = new Map<string, { generation: number; promise: Promise<CacheEntry> }>();
+  #generation = 0;
   #touched = new Map<string, number>();
 
   constructor(db: Db, now: () => number = Date.now) {
@@ -60,14 +62,25 @@ export class ApiKeyCache {
   }
 
   async listen(notifier: Notifier): Promise<void> {
-    await notifier.subscribe(API_KEY_CHANNEL, (prefix) => {
-      if (prefix === '*') this.#entries.clear();
-      else this.#entries.delete(prefix);
-    });
+    await notifier.subscribe(API_KEY_CHANNEL, (prefix) => this.#forget(prefix));
   }
 
   invalidate(prefix: string): void {
-    this.#entries.delete(prefix);
+    this.#forget(prefix);
+  }
+
+  /**
+   * Drops a prefix (or every one, `*`) and any load of it already under way: that load read the
+   * row before the change, so it must not be cached, and the next caller starts a fresh one.
+   */
+  #forget(prefix: string): void {
+    if (prefix === '*') {
+      this.#entries.clear();
+      this.#inflight.clear();
+    } else {
+      this.#entries.delete(prefix);
+      this.#inflight.delete(prefix);
+    }
   }
 
   /** Authenticates an `Authorization` header value or throws the spec's 401. */
@@ -93,13 +106,21 @@ export class ApiKeyCache {
     const now = this.#now();
     if (cached && now - cached.loadedAt < (cached.row ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS)) return cached;
     const pending = this.#inflight.get(prefix);
-    if (pending) return pending;
-    const load = this.#load(prefix).finally(() => this.#inflight.delete(prefix));
-    this.#inflight.set(prefix, load);
-    return load;
+    if (pending) return pending.promise;
+    const generation = ++this.#generation;
+    const promise = this.#load(prefix, generation).finally(() => {
+      if (this.#inflight.get(prefix)?.generation === generation) this.#inflight.delete(prefix);
+    });
+    this.#inflight.set(prefix, { generation, promise });
+    return promise;
   }
 
-  async #load(prefix: string): Promise<CacheEntry> {
+  /** Still the prefix's current load: no invalidation arrived since it started. */
+  #current(prefix: string, generation: number): boolean {
+    return this.#inflight.get(prefix)?.generation === generation;
+  }
+
+  async #load(prefix: string, generation: number): Promise<CacheEntry> {
     const row = await this.#db
       .selectFrom('api_keys')
       .innerJoin('pools', 'pools.id', 'api_keys.pool_id')
@@ -141,6 +162,8 @@ export class ApiKeyCache {
           }
         : null,
     };
+    // Its callers still get this answer, but a load overtaken by an invalidation is not remembered.
+    if (!this.#current(prefix, generation)) return entry;
     if (this.#entries.size >= MAX_ENTRIES) this.#entries.clear();
     this.#entries.set(prefix, entry);
     return entry;

@@ -3,12 +3,23 @@ import pg from 'pg';
 
 export type NotificationHandler = (payload: string) => void;
 
+export type PublishOptions = {
+  /**
+   * true (default): resolve once this process's own handlers have run (bounded), so a change made
+   * here (a revoked key, a pool edit) is in effect here before its caller answers: admin and CLI.
+   * false: resolve as soon as the notification is sent: hot and fire-and-forget paths (routing
+   * state, token refresh) whose change is already applied locally and must not wait or allocate.
+   */
+  awaitLocal?: boolean;
+};
+
 /**
  * Cache invalidation between processes. On PostgreSQL it is LISTEN/NOTIFY on a dedicated
  * connection; the embedded database serves one process, so an in-process emitter is enough.
+ * Handlers always run asynchronously, never inside `publish`.
  */
 export interface Notifier {
-  publish(channel: string, payload: string): Promise<void>;
+  publish(channel: string, payload: string, options?: PublishOptions): Promise<void>;
   subscribe(channel: string, handler: NotificationHandler): Promise<void>;
   close(): Promise<void>;
 }
@@ -27,10 +38,14 @@ export function createLocalNotifier(): Notifier {
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0);
   return {
-    async publish(channel, payload) {
+    async publish(channel, payload, options) {
       assertChannel(channel);
       // Deliver asynchronously like a real NOTIFY, so publishers never re-enter their own handlers;
-      // resolve once delivered, like the PostgreSQL notifier (see there).
+      // resolve once delivered unless told not to wait, like the PostgreSQL notifier (see there).
+      if (options?.awaitLocal === false) {
+        setImmediate(() => emitter.emit(channel, payload));
+        return;
+      }
       await new Promise<void>((resolve) =>
         setImmediate(() => {
           emitter.emit(channel, payload);
@@ -88,11 +103,12 @@ export function createPostgresNotifier(pool: pg.Pool, connectionString: string, 
     /**
      * Resolves once this process's own listener has handled the notification (bounded), when it
      * listens on the channel: a change made here (a revoked key, a pool edit) is in effect here by
-     * the time its caller answers, instead of a few milliseconds later.
+     * the time its caller answers, instead of a few milliseconds later. `awaitLocal: false` skips
+     * the wait (and its timer) for callers that already applied the change locally.
      */
-    async publish(channel, payload) {
+    async publish(channel, payload, options) {
       assertChannel(channel);
-      if (!listener || !handlers.has(channel)) {
+      if (options?.awaitLocal === false || !listener || !handlers.has(channel)) {
         await pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
         return;
       }

@@ -25,6 +25,11 @@ const CLOSE_WAIT_MS = 10_000;
  */
 const HEARTBEAT_MS = 10 * 60_000;
 const HEARTBEAT_CHUNK = 1000;
+/**
+ * No request runs this long: a reservation still open after it lost its write (a bug, a handler
+ * that never finished), so the heartbeat stops keeping it alive and the cleanup job releases it.
+ */
+const OPEN_CEILING_MS = 24 * 3_600_000;
 
 /**
  * Request logs and ledger rows are written off the hot path: buffered, flushed in batches within
@@ -43,13 +48,18 @@ export class RequestLogWriter {
   #failures = 0;
   #closed = false;
   #prices: PriceBook;
-  #open = new Set<string>();
+  /** Requests reserved here and not finished yet: id → when reserved. */
+  #open = new Map<string, number>();
   #idle: (() => void) | null = null;
   #heartbeat: NodeJS.Timeout;
+  #openCeilingMs: number;
+  #now: () => number;
 
-  constructor(db: Db, log: Logger, options: { heartbeatMs?: number } = {}) {
+  constructor(db: Db, log: Logger, options: { heartbeatMs?: number; openCeilingMs?: number; now?: () => number } = {}) {
     this.#db = db;
     this.#log = log;
+    this.#openCeilingMs = options.openCeilingMs ?? OPEN_CEILING_MS;
+    this.#now = options.now ?? Date.now;
     this.#prices = new PriceBook(db);
     this.#heartbeat = setInterval(() => void this.touchOpenRequests(), options.heartbeatMs ?? HEARTBEAT_MS);
     this.#heartbeat.unref();
@@ -57,7 +67,7 @@ export class RequestLogWriter {
 
   /** Marks the rows of requests still running here as alive (see HEARTBEAT_MS); best effort. */
   async touchOpenRequests(): Promise<number> {
-    const ids = [...this.#open];
+    const ids = this.#stillPlausible();
     let touched = 0;
     for (let i = 0; i < ids.length; i += HEARTBEAT_CHUNK) {
       try {
@@ -75,6 +85,23 @@ export class RequestLogWriter {
     return touched;
   }
 
+  /** Open ids reserved within the ceiling; older ones are given up (dropped, warned about once). */
+  #stillPlausible(): string[] {
+    const oldest = this.#now() - this.#openCeilingMs;
+    const alive: string[] = [];
+    const abandoned: string[] = [];
+    for (const [id, reservedAt] of this.#open) (reservedAt > oldest ? alive : abandoned).push(id);
+    if (abandoned.length > 0) {
+      for (const id of abandoned) this.#open.delete(id);
+      this.#log.warn(
+        { abandoned_reservations: abandoned.length, request_ids: abandoned.slice(0, 20), ceiling_hours: this.#openCeilingMs / 3_600_000 },
+        'reservations open past the ceiling are no longer kept alive; the stale-reservation cleanup will release them',
+      );
+      if (this.#open.size === 0) this.#idle?.();
+    }
+    return alive;
+  }
+
   get pending(): number {
     return this.#buffer.length;
   }
@@ -86,7 +113,7 @@ export class RequestLogWriter {
 
   /** Queues a request's reservation; never awaited on the hot path. */
   reserve(record: ReservationRecord): void {
-    this.#open.add(record.request.id);
+    this.#open.set(record.request.id, this.#now());
     this.#push({ kind: 'reservation', record });
   }
 

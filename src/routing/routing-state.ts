@@ -53,7 +53,9 @@ export class RoutingState {
   #log: Logger;
   #now: () => number;
   #pools = new Map<string, PoolEntry>();
-  #loading = new Map<string, Promise<PoolEntry>>();
+  /** Snapshot loads under way, each with the generation it started in (see #forget). */
+  #loading = new Map<string, { generation: number; promise: Promise<PoolEntry> }>();
+  #generation = 0;
   #pendingWrites = new Set<Promise<unknown>>();
   #circuits = new Map<string, Circuit>();
   #owners = new Map<string, string>();
@@ -71,10 +73,7 @@ export class RoutingState {
   }
 
   async listen(): Promise<void> {
-    await this.#notifier.subscribe(ROUTING_CHANNEL, (poolId) => {
-      if (poolId === '*') this.#pools.clear();
-      else this.#pools.delete(poolId);
-    });
+    await this.#notifier.subscribe(ROUTING_CHANNEL, (poolId) => this.#forget(poolId));
     await this.#notifier.subscribe(OWNER_CHANNEL, (payload) => {
       const split = payload.indexOf(':');
       if (split > 0) this.#setOwner(payload.slice(0, split), payload.slice(split + 1));
@@ -132,7 +131,8 @@ export class RoutingState {
     if (!transition) return;
     this.#metrics?.circuitTransitionCount.inc({ transition, route_class: routeClass, reason_class: reasonClass });
     this.#log.info({ circuit: key.split('|')[0], transition, reason_class: reasonClass }, 'circuit transition');
-    this.#track(this.#notifier.publish(CIRCUIT_CHANNEL, JSON.stringify({ key, circuit })));
+    // Fire and forget: the circuit is already in effect here; other processes adopt it when it arrives.
+    this.#track(this.#notifier.publish(CIRCUIT_CHANNEL, JSON.stringify({ key, circuit }), { awaitLocal: false }));
   }
 
   // ---- conversation ownership (previous_response_id, encrypted reasoning items) ----
@@ -142,7 +142,7 @@ export class RoutingState {
     const key = ownerKey(itemId);
     if (this.#owners.get(key) === assignmentId) return;
     this.#setOwner(key, assignmentId);
-    this.#track(this.#notifier.publish(OWNER_CHANNEL, `${key}:${assignmentId}`));
+    this.#track(this.#notifier.publish(OWNER_CHANNEL, `${key}:${assignmentId}`, { awaitLocal: false }));
   }
 
   ownerOf(itemId: string): string | null {
@@ -188,7 +188,21 @@ export class RoutingState {
   }
 
   invalidate(poolId: string): void {
-    this.#pools.delete(poolId);
+    this.#forget(poolId);
+  }
+
+  /**
+   * Drops a pool's snapshot (or every one, `*`) and any load of it already under way: that load
+   * read the pool before the change, so it must not be cached, and the next caller starts afresh.
+   */
+  #forget(poolId: string): void {
+    if (poolId === '*') {
+      this.#pools.clear();
+      this.#loading.clear();
+    } else {
+      this.#pools.delete(poolId);
+      this.#loading.delete(poolId);
+    }
   }
 
   /**
@@ -223,7 +237,7 @@ export class RoutingState {
         .set({ cooldown_until: new Date(until), cooldown_reason: reason, health_status: 'cooldown', updated_at: new Date() })
         .where('id', '=', candidate.assignmentId)
         .execute()
-        .then(() => this.#notifier.publish(ROUTING_CHANNEL, candidate.poolId)),
+        .then(() => this.#notifier.publish(ROUTING_CHANNEL, candidate.poolId, { awaitLocal: false })),
     );
   }
 
@@ -238,8 +252,8 @@ export class RoutingState {
 
   /** The account's credentials or state changed elsewhere (refresh, re-auth). */
   accountChanged(poolId: string): void {
-    this.#pools.delete(poolId);
-    this.#track(this.#notifier.publish(ROUTING_CHANNEL, poolId));
+    this.#forget(poolId);
+    this.#track(this.#notifier.publish(ROUTING_CHANNEL, poolId, { awaitLocal: false }));
   }
 
   async close(): Promise<void> {
@@ -255,13 +269,16 @@ export class RoutingState {
     const cached = this.#pools.get(poolId);
     if (cached && this.#now() - cached.loadedAt < SNAPSHOT_TTL_MS) return cached;
     const pending = this.#loading.get(poolId);
-    if (pending) return pending;
-    const load = this.#load(poolId).finally(() => this.#loading.delete(poolId));
-    this.#loading.set(poolId, load);
-    return load;
+    if (pending) return pending.promise;
+    const generation = ++this.#generation;
+    const promise = this.#load(poolId, generation).finally(() => {
+      if (this.#loading.get(poolId)?.generation === generation) this.#loading.delete(poolId);
+    });
+    this.#loading.set(poolId, { generation, promise });
+    return promise;
   }
 
-  async #load(poolId: string): Promise<PoolEntry> {
+  async #load(poolId: string, generation: number): Promise<PoolEntry> {
     const loadedAt = this.#now();
     const [rows, models, settingsRow] = await Promise.all([
       this.#db
@@ -348,7 +365,8 @@ export class RoutingState {
       catalog.models.set(model.exposed_model_id, { upstreamModelId: model.upstream_model_id, entry: (model.metadata.upstream_entry ?? {}) as Record<string, unknown> });
     }
     const entry = { loadedAt, candidates, catalog, settings };
-    this.#pools.set(poolId, entry);
+    // Its callers still get this snapshot, but one overtaken by an invalidation is not remembered.
+    if (this.#loading.get(poolId)?.generation === generation) this.#pools.set(poolId, entry);
     return entry;
   }
 }

@@ -199,7 +199,8 @@ export class CredentialStore {
     log.info({ account: identityId, outcome: result.status, code: 'code' in result ? result.code : undefined }, 'upstream token refresh finished');
     if (result.status === 'refreshed') this.#cache.set(identityId, result.credentials);
     else this.#cache.delete(identityId);
-    await this.#deps.notifier.publish(CREDENTIALS_CHANNEL, identityId).catch(() => {});
+    // On the request path: this process's cache is already set above, so no waiting for the echo.
+    await this.#deps.notifier.publish(CREDENTIALS_CHANNEL, identityId, { awaitLocal: false }).catch(() => {});
     return result;
   }
 }

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, test, vi } from 'vitest';
 import { createLocalNotifier, createPostgresNotifier, type Notifier } from '../../src/db/notifier.ts';
 
 let pool: pg.Pool;
@@ -47,5 +47,46 @@ describe('notifier', () => {
     expect(seen).toEqual([]);
     await publishing;
     expect(seen).toEqual(['x']);
+  });
+
+  test('on PostgreSQL, awaitLocal false resolves once sent, without waiting for its own notification', async () => {
+    // The notification is sent inside a transaction the test holds open, so it cannot come back
+    // before the commit; and no clock runs, so a publisher waiting for it would never resolve.
+    const sender = await pool.connect();
+    const notifier = createPostgresNotifier({ query: (text: string, values: unknown[]) => sender.query(text, values) } as unknown as pg.Pool, inject('databaseUrl'), () => {});
+    opened.push(notifier);
+    const seen: string[] = [];
+    await notifier.subscribe('cxp_notifier_nowait', (payload) => seen.push(payload));
+    // Only bounds a failure (a publisher that waits would hang); the passing case never reaches it.
+    const { setTimeout: realSetTimeout, clearTimeout: realClearTimeout } = globalThis;
+    let bound: NodeJS.Timeout | undefined;
+    try {
+      await sender.query('BEGIN');
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      const outcome = await Promise.race([
+        notifier.publish('cxp_notifier_nowait', 'refreshed', { awaitLocal: false }).then(() => 'sent'),
+        new Promise((resolve) => (bound = realSetTimeout(() => resolve('still waiting for its echo'), 5_000))),
+      ]);
+      vi.useRealTimers();
+      expect(outcome).toBe('sent');
+      expect(seen).toEqual([]);
+      await sender.query('COMMIT');
+      await expect.poll(() => seen, { timeout: 2_000 }).toEqual(['refreshed']);
+    } finally {
+      vi.useRealTimers();
+      realClearTimeout(bound);
+      await sender.query('COMMIT').catch(() => {});
+      sender.release();
+    }
+  }, 10_000);
+
+  test('in process (embedded), awaitLocal false resolves before the handlers run; they still run', async () => {
+    const notifier = createLocalNotifier();
+    const seen: string[] = [];
+    await notifier.subscribe('cxp_local', (payload) => seen.push(payload));
+    await notifier.publish('cxp_local', 'y', { awaitLocal: false });
+    expect(seen).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen).toEqual(['y']);
   });
 });

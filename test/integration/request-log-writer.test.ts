@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { releaseStaleReservations, type LedgerRequest } from '../../src/accounting/index.ts';
 import { cliActor } from '../../src/audit/index.ts';
 import type { NewRequestRow } from '../../src/gateway/request-log.table.ts';
+import { RequestLogWriter } from '../../src/gateway/request-log-writer.ts';
 import { removeAccount } from '../../src/upstreams/index.ts';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.ts';
 import { seedPool, startGateway, type TestGateway } from '../support/gateway.ts';
@@ -146,5 +148,42 @@ describe('request log writer', () => {
     await writer.flush();
     const kinds = await db.selectFrom('ledger_entries').select('entry_kind').where('request_id', '=', running.request.id).orderBy('entry_kind').execute();
     expect(kinds.map((k) => k.entry_kind)).toEqual(['reservation', 'settlement']);
+  });
+
+  test('a reservation whose write never comes is kept alive only up to the ceiling, then given up with one warning', async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'writer-ceiling');
+    const db = gateway.services.db;
+    const warnings: Record<string, unknown>[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(JSON.parse(line) as Record<string, unknown>) });
+    let now = Date.now();
+    const writer = new RequestLogWriter(db, log, { openCeilingMs: 60_000, now: () => now });
+    const lost = requestOf(seeded);
+    const running = requestOf(seeded);
+    writer.reserve(lost);
+    now += 30_000;
+    writer.reserve(running);
+    await writer.flush();
+
+    // Both still within the ceiling: both kept alive.
+    expect(await writer.touchOpenRequests()).toBe(2);
+    expect(warnings).toEqual([]);
+    // The first is now past the ceiling: no longer touched, dropped, warned about once (by its id only).
+    now += 30_001;
+    expect(await writer.touchOpenRequests()).toBe(1);
+    expect(writer.openReservations).toBe(1);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ abandoned_reservations: 1, request_ids: [lost.request.id] });
+    expect(JSON.stringify(warnings[0])).not.toContain(running.request.id);
+    expect(await writer.touchOpenRequests()).toBe(1);
+    expect(warnings).toHaveLength(1);
+
+    writer.write({ request: { ...running.request, status: 'cancelled' }, attempts: [], ledger: running.ledger });
+    await writer.close(0);
+    expect(writer.openReservations).toBe(0);
+    const rows = await db.selectFrom('requests').select(['id', 'status']).where('id', 'in', [lost.request.id, running.request.id]).orderBy('status').execute();
+    expect(rows).toEqual([
+      { id: running.request.id, status: 'cancelled' },
+      { id: lost.request.id, status: 'in_progress' },
+    ]);
   });
 });

@@ -2,6 +2,7 @@
  * The websocket transports end to end in one process: a real client (ws) against the gateway on
  * PostgreSQL, the gateway against the fake ChatGPT upstream's websocket.
  */
+import type { Socket } from 'node:net';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { API_KEY_CHANNEL, pauseApiKey, revokeApiKey, updateApiKey } from '../../src/api-keys/index.ts';
@@ -343,6 +344,68 @@ describe('native backend websocket (GET /backend-api/codex/responses)', () => {
     socket.close();
   });
 
+  test('a policy edited while the socket is open applies from the next turn on the same socket', async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'ws-policy-live');
+    const account = seeded.accounts[0]!.accountId;
+    const socket = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+    socket.send(turn('before', { reasoning: { effort: 'high' } }));
+    expect((await socket.turn(0)).at(-1)!.type).toBe('response.completed');
+    expect(upstreamWsTurns(account).at(-1)!.body).toMatchObject({ model: 'gpt-5.4', reasoning: { effort: 'high' } });
+
+    await updateApiKey({ db: gateway.services.db, notifier: gateway.services.notifier }, cliActor(), seeded.apiKey.id, {
+      policy: { enforced_model: 'gpt-5.4-mini', maximum_reasoning_effort: 'low', service_tier: 'flex' },
+    });
+    // The key-change notification drops the key from this process's cache; the next read sees the edit.
+    for (let i = 0; i < 50; i++) {
+      const current = await gateway.services.apiKeys.authenticate(`Bearer ${seeded.key}`, 'backend');
+      if (current.policy?.enforcedModel === 'gpt-5.4-mini') break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const sent = upstreamWsTurns(account).length;
+    let from = socket.frames.length;
+    socket.send(turn('too much thinking now', { reasoning: { effort: 'high' } }));
+    expect(await socket.turn(from)).toEqual([{ type: 'error', status: 400, error: expect.objectContaining({ code: 'reasoning_effort_not_allowed', param: 'reasoning.effort' }) }]);
+    expect(upstreamWsTurns(account)).toHaveLength(sent);
+    from = socket.frames.length;
+    socket.send(turn('within the new policy', { reasoning: { effort: 'low' } }));
+    expect((await socket.turn(from)).at(-1)!.type).toBe('response.completed');
+    expect(upstreamWsTurns(account).at(-1)!.body).toMatchObject({ model: 'gpt-5.4-mini', service_tier: 'flex', reasoning: { effort: 'low' } });
+    expect(socket.closed).toBeNull();
+    socket.close();
+  });
+
+  test('a key re-check that fails (database hiccup) keeps the socket open; the turn gets a retryable error frame', async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'ws-key-check-error');
+    const socket = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+    socket.send(turn('before'));
+    expect((await socket.turn(0)).at(-1)!.type).toBe('response.completed');
+    const keys = gateway.services.apiKeys;
+    let failedChecks = 0;
+    // What the key cache throws when PostgreSQL drops its connection on a cache miss.
+    keys.authenticate = async () => {
+      failedChecks++;
+      throw new Error('Connection terminated unexpectedly');
+    };
+    try {
+      // A pool edit announces `*`: every open socket re-checks its key at once.
+      await gateway.services.notifier.publish(API_KEY_CHANNEL, '*');
+      for (let i = 0; i < 100 && failedChecks === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(failedChecks).toBeGreaterThan(0);
+      let from = socket.frames.length;
+      socket.send(turn('during the hiccup'));
+      expect(await socket.turn(from)).toEqual([{ type: 'error', status: 503, error: expect.objectContaining({ code: 'service_unavailable' }) }]);
+      expect(socket.closed).toBeNull();
+      Reflect.deleteProperty(keys, 'authenticate');
+      from = socket.frames.length;
+      socket.send(turn('after the hiccup'));
+      expect((await socket.turn(from)).at(-1)!.type).toBe('response.completed');
+      expect(socket.closed).toBeNull();
+    } finally {
+      Reflect.deleteProperty(keys, 'authenticate');
+      socket.close();
+    }
+  });
+
   test('bad frames get error frames; a binary frame closes 1003', async () => {
     const seeded = await seedPool(gateway, upstream, 1, 'ws-bad');
     const socket = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
@@ -436,9 +499,12 @@ describe('/v1 compatibility turned off while /v1 sockets are open', () => {
 });
 
 describe('per-connection queue bound', () => {
-  test('a client pipelining large frames during a turn is no longer read past the bound; every frame is served afterwards', async () => {
+  test('a client pipelining large frames during a turn is no longer read past 16 MiB; every frame is served afterwards', async () => {
     const seeded = await seedPool(gateway, upstream, 1, 'ws-queue-bound');
+    // The gateway's end of the client's TCP connection: how many bytes it has read from the client.
+    const accepted = new Promise<Socket>((resolve) => gateway.app.server.once('connection', resolve));
     const socket = await openSocket(wsUrl(gateway.url, '/backend-api/codex/responses'), { authorization: `Bearer ${seeded.key}` });
+    const gatewaySide = await accepted;
     upstream.script(seeded.accounts[0]!.accountId, { kind: 'stall-mid-stream', ms: 4_000, on: 'websocket' });
     socket.send(turn('slow'));
     await socket.until(() => socket.frames.some((f) => f.type === 'response.output_text.delta'), 'the slow turn to start');
@@ -446,19 +512,23 @@ describe('per-connection queue bound', () => {
     const pad = 'x'.repeat(4 * 1024 * 1024);
     const frames = 24;
     for (let i = 0; i < frames; i++) socket.send({ type: 'response.create', model: 'gpt-5.4', generate: false, pad });
-    // Wait until the gateway stops taking bytes (the client's send buffer stops shrinking).
+    // Wait until the gateway stops reading.
     let last = -1;
-    for (let i = 0; i < 20 && socket.ws.bufferedAmount !== last; i++) {
-      last = socket.ws.bufferedAmount;
+    for (let i = 0; i < 20 && gatewaySide.bytesRead !== last; i++) {
+      last = gatewaySide.bytesRead;
       await new Promise((resolve) => setTimeout(resolve, 150));
     }
-    // About 8 frames (plus the kernel's socket buffers) were read; without the bound all 96 MiB would be.
+    // Reading paused once 4 frames (16 MiB) were queued, with at most one socket read more; the
+    // frame bound (8) alone would have let 32 MiB in, no bound all 96 MiB.
     expect(socket.frames.some((f) => f.type === 'response.completed')).toBe(false);
+    expect(gatewaySide.bytesRead).toBeGreaterThanOrEqual(4 * pad.length);
+    expect(gatewaySide.bytesRead).toBeLessThan(5 * pad.length);
     expect(socket.ws.bufferedAmount).toBeGreaterThan(8 * pad.length);
     // The turn ends, the queue drains, reading resumes: every warm-up is answered, in order, on an open socket.
     await socket.until(() => socket.frames.filter((f) => f.type === 'response.completed').length === 1 + frames || undefined, 'every warm-up to be answered', 30_000);
     expect(socket.closed).toBeNull();
     expect(socket.ws.bufferedAmount).toBe(0);
+    expect(gatewaySide.bytesRead).toBeGreaterThan(frames * pad.length);
     socket.close();
   }, 60_000);
 });

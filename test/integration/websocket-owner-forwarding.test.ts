@@ -10,6 +10,8 @@ import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
+import { API_KEY_CHANNEL, updateApiKey } from '../../src/api-keys/index.ts';
+import { cliActor } from '../../src/audit/index.ts';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.ts';
 import { seedPool, startGateway, TEST_SECRETS, type TestGateway } from '../support/gateway.ts';
@@ -99,11 +101,26 @@ describe('two web processes with owner forwarding', () => {
     expect(wsTurns().map((r) => r.accountId)).toEqual([account, account]);
     expect((await ownerRows(seeded.apiKey.id))[0]!.owner_instance_id).toContain(`web-a:${a.pid}:`);
 
+    // The key's policy is tightened while B's client is connected: B checks the key before each
+    // forwarded turn and sends A the fresh key with it, so A runs the next turns with the new policy.
+    let announced!: () => void;
+    const keyChanged = new Promise<void>((resolve) => (announced = resolve));
+    await seeder.services.notifier.subscribe(API_KEY_CHANNEL, (prefix) => void (prefix === seeded.apiKey.prefix && announced()));
+    await updateApiKey({ db: seeder.services.db, notifier: seeder.services.notifier }, cliActor(), seeded.apiKey.id, { policy: { maximum_reasoning_effort: 'low', service_tier: 'flex' } });
+    await keyChanged;
+    // Every process got the same notification; give A's and B's listeners a moment to act on it.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const refusedFrom = onB.frames.length;
+    onB.send({ ...turn('think hard'), reasoning: { effort: 'high' } });
+    expect(await onB.turn(refusedFrom)).toEqual([{ type: 'error', status: 400, error: expect.objectContaining({ code: 'reasoning_effort_not_allowed', param: 'reasoning.effort' }) }]);
+    expect(wsTurns()).toHaveLength(2);
+
     // Turn 3 through B is slow; A dies mid-turn: B's client gets an error frame and keeps its socket.
     upstream.setEventDelayMs(400);
     const from = onB.frames.length;
     onB.send(turn('three'));
     await onB.until(() => onB.frames.slice(from).some((f) => f.type === 'response.output_text.delta' || f.type === 'response.output_item.added'), 'the slow turn to start');
+    expect(wsTurns().at(-1)!.body).toMatchObject({ service_tier: 'flex' });
     a.child.kill('SIGKILL');
     const failed = await onB.turn(from);
     expect(failed.at(-1)).toMatchObject({ type: 'error', status: 503, error: { code: 'websocket_owner_unavailable' } });

@@ -4,9 +4,10 @@ import { PoolerError } from '../../errors.ts';
 import type { Metrics } from '../../metrics/index.ts';
 import { codecFor, OwnerRouteError, SessionsClosedError, type WebsocketSessions } from './sessions.ts';
 import { socketDownstream } from './downstream.ts';
-import { frameBytes, InboundBudget } from './inbound-budget.ts';
+import { frameBytes, InboundBudget, type ProcessInboundBudget } from './inbound-budget.ts';
+import type { KeyCheck } from './key-check.ts';
 import type { ClientContext, Downstream, OwnerSession } from './owner-session.ts';
-import type { ForwardedContext } from './peer.ts';
+import { keyFrame, type ForwardedContext } from './peer.ts';
 import { CLOSE, DOWNSTREAM_HIGH_WATER_BYTES, PING_INTERVAL_MS, closeCodeLabel, frameKind, parseClientFrame, peekType } from './protocol.ts';
 
 const KEY_CHECK_MS = 5_000;
@@ -31,7 +32,7 @@ export class ClientConnection {
   #log: Logger;
   #metrics: Metrics;
   #idleMs: number;
-  #keyStillActive: (client: ClientContext) => Promise<boolean>;
+  #verifyKey: (client: ClientContext) => Promise<KeyCheck>;
   #target: Target | null = null;
   #chain: Promise<void> = Promise.resolve();
   /** Frames received and not yet taken by the session (or sent to the owner): bounded, reading pauses past it. */
@@ -44,8 +45,11 @@ export class ClientConnection {
   #closed = false;
   #untrack: () => void;
 
-  constructor(ws: WebSocket, options: { client: ClientContext; sessionId: string; forwarded: ForwardedContext; sessions: WebsocketSessions; log: Logger; metrics: Metrics; idleMs: number; keyStillActive: (client: ClientContext) => Promise<boolean> }) {
-    this.#keyStillActive = options.keyStillActive;
+  constructor(
+    ws: WebSocket,
+    options: { client: ClientContext; sessionId: string; forwarded: ForwardedContext; sessions: WebsocketSessions; log: Logger; metrics: Metrics; idleMs: number; checkKey: (client: ClientContext) => Promise<KeyCheck>; inbound: ProcessInboundBudget },
+  ) {
+    this.#verifyKey = options.checkKey;
     this.#ws = ws;
     this.#downstream = socketDownstream(ws);
     this.#client = options.client;
@@ -56,7 +60,7 @@ export class ClientConnection {
     this.#metrics = options.metrics;
     this.#idleMs = options.idleMs;
     this.#metrics.activeWebsockets.inc();
-    this.#inbound = new InboundBudget(ws);
+    this.#inbound = new InboundBudget(ws, options.inbound);
     ws.on('message', (data, isBinary) => {
       if (isBinary) return this.close(CLOSE.binary.code, CLOSE.binary.reason);
       this.#touch();
@@ -118,8 +122,9 @@ export class ClientConnection {
 
   #checkKey(): void {
     if (this.#closed) return;
-    void this.#keyStillActive(this.#client).then((active) => {
-      if (!active) this.close(CLOSE.keyInactive.code, CLOSE.keyInactive.reason);
+    // Only a refusal of the key closes the socket; a failed check (logged) waits for the next one.
+    void this.#verifyKey(this.#client).then((check) => {
+      if (check.status === 'inactive') this.close(CLOSE.keyInactive.code, CLOSE.keyInactive.reason);
     });
   }
 
@@ -194,8 +199,18 @@ export class ClientConnection {
         return target.session.receive(text, this.#downstream, taken);
       }
       const kind = parseClientFrame(text).kind;
-      // Forwarded turns are re-checked here, where the client's key was presented (local ones by the owner).
-      if (kind === 'turn' && !(await this.#keyStillActive(this.#client))) return this.close(CLOSE.keyInactive.code, CLOSE.keyInactive.reason);
+      if (kind === 'turn') {
+        // Forwarded turns are re-checked here, where the client's key was presented (local ones by
+        // the owner), and the owner gets the fresh key right before the turn: it runs with the
+        // key's current policy.
+        const check = await this.#verifyKey(this.#client);
+        if (check.status === 'inactive') return this.close(CLOSE.keyInactive.code, CLOSE.keyInactive.reason);
+        if (check.status === 'unverified') {
+          this.#downstream.send(codecFor(this.#forwarded.surface).error(new PoolerError('service_unavailable', 'the api key could not be checked; send the turn again'), null));
+          return;
+        }
+        target.socket.send(keyFrame(check.key), { binary: true });
+      }
       if (kind === 'turn' || kind === 'warmup') target.inFlight++;
       target.socket.send(text);
       // An owner whose queue is full stops reading the internal socket: this frame stays counted
@@ -223,6 +238,7 @@ export class ClientConnection {
     this.#closed = true;
     clearInterval(this.#ping);
     clearInterval(this.#keyCheck);
+    this.#inbound.close();
     if (this.#idle) clearTimeout(this.#idle);
     this.#untrack();
     this.#metrics.activeWebsockets.dec();

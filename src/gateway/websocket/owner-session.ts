@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import type { AuthenticatedKey } from '../../api-keys/index.ts';
 import { PoolerError } from '../../errors.ts';
 import type { Candidate } from '../../routing/index.ts';
 import { applyKeyPolicy } from '../key-policy.ts';
 import type { NewAttemptRow } from '../request-log.table.ts';
 import { attemptRow, openAccountLink, recordTurnHealth, reopenWithFreshToken, turnStateAlias } from './account-link.ts';
 import type { PreparedTurn, TurnCodec } from './codecs.ts';
-import { CLOSE, parseClientFrame, turnStateOf, upstreamProcessedFrame, warmupFrames, type JsonObject } from './protocol.ts';
+import { CLOSE, parseClientFrame, streamIdOf, turnStateOf, upstreamProcessedFrame, warmupFrames, type JsonObject } from './protocol.ts';
 import { turnRecord, turnReservation, type TurnAdmission } from './turn-log.ts';
 import type { ClientContext, Downstream, TurnDeps, TurnOutcome, UpstreamLink } from './turn-deps.ts';
 import { relayTurn } from './turn-relay.ts';
@@ -70,6 +71,15 @@ export class OwnerSession {
     this.#downstream = downstream;
     this.#client = client;
     if (previous && previous !== downstream && previous.open) previous.close(CLOSE.normal.code, 'session continued on another connection');
+  }
+
+  /**
+   * A forwarded session's replica checked the client's key for the next turn: frames received from
+   * now on run with it (the internal socket delivers the key before the turn it belongs to).
+   */
+  refreshKey(downstream: Downstream, key: AuthenticatedKey): void {
+    if (downstream !== this.#downstream || !this.#client) return;
+    this.#client = { ...this.#client, key };
   }
 
   /** The client left: its queued frames are dropped; the upstream socket waits for a reconnect. */
@@ -160,7 +170,14 @@ export class OwnerSession {
    */
   async #turn(body: JsonObject, downstream: Downstream, client: ClientContext): Promise<void> {
     const deps = this.#deps;
-    const { key } = client;
+    // The key as it is now, not as it was at the upgrade: a policy edited while the socket is open
+    // applies from the next turn on.
+    const check = await deps.checkKey(client);
+    if (check.status === 'inactive') return downstream.close(CLOSE.keyInactive.code, CLOSE.keyInactive.reason);
+    if (check.status === 'unverified') {
+      return void downstream.send(this.codec.error(new PoolerError('service_unavailable', 'the api key could not be checked; send the turn again'), streamIdOrNull(body)));
+    }
+    const { key } = check;
     let prepared: PreparedTurn;
     try {
       // The key's enforced model, reasoning effort and service tier apply as on HTTP.
@@ -169,7 +186,6 @@ export class OwnerSession {
       return void downstream.send(this.codec.error(asPooler(error), null));
     }
     const fail = (error: unknown) => void downstream.send(this.codec.error(asPooler(error), prepared.streamId));
-    if (!(await deps.keyStillActive(client))) return downstream.close(CLOSE.keyInactive.code, CLOSE.keyInactive.reason);
 
     let upstreamModel: string;
     try {
@@ -327,4 +343,10 @@ export class OwnerSession {
 
 function asPooler(error: unknown): PoolerError {
   return error instanceof PoolerError ? error : new PoolerError('internal_error', 'websocket response task failed');
+}
+
+/** The turn's `stream_id` when it is a valid one (echoed on the error of a turn that never started). */
+function streamIdOrNull(body: JsonObject): string | null {
+  const id = streamIdOf(body);
+  return 'streamId' in id ? id.streamId : null;
 }

@@ -1,7 +1,8 @@
 import pino from 'pino';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { connectToOwner, MAX_SKEW_MS, OwnerConnectError, ownerFailureOf, peerHeaders, peerKey, PeerServer, type ForwardedContext, type PeerRefusal } from './peer.ts';
+import { connectToOwner, forwardedKeyOf, keyFrame, MAX_SKEW_MS, OwnerConnectError, ownerFailureOf, peerHeaders, peerKey, PeerServer, type ForwardedContext, type PeerRefusal } from './peer.ts';
+import type { AuthenticatedKey } from '../../api-keys/index.ts';
 import { ReplayGuard } from './replay-guard.ts';
 
 const SESSION = 'a'.repeat(64);
@@ -164,5 +165,30 @@ describe('the replay guard', () => {
     // 'early' expired but sits behind the live 'late': the full sweep finds it.
     expect(guard.admit('new', now)).toBe(true);
     expect(guard.admit('late', 50)).toBe(false);
+  });
+});
+
+describe('the forwarded key frame', () => {
+  const attachedKey = context.key;
+  const fresh: AuthenticatedKey = {
+    ...attachedKey,
+    allowedModels: ['gpt-5.4-mini'],
+    policy: { allowedModels: ['gpt-5.4-mini'], enforcedModel: 'gpt-5.4-mini', maximumReasoningEffort: null, enforcedReasoningEffort: 'low', serviceTier: 'flex' },
+  };
+
+  test('round-trips the fresh key and its policy', () => {
+    expect(forwardedKeyOf(keyFrame(fresh), attachedKey)).toEqual(fresh);
+    expect(forwardedKeyOf(keyFrame(attachedKey), { ...attachedKey, policy: fresh.policy })).toEqual(attachedKey);
+  });
+
+  test.each([
+    ['not JSON', Buffer.from('{oops')],
+    ['another key', keyFrame({ ...fresh, id: 'other' })],
+    ['another pool', keyFrame({ ...fresh, poolId: 'other' })],
+    ['a bad allow-list', Buffer.from(JSON.stringify({ ...fresh, allowedModels: 'gpt-5.4' }))],
+    ['an unknown effort', Buffer.from(JSON.stringify({ ...fresh, policy: { ...fresh.policy, enforcedReasoningEffort: 'extreme' } }))],
+    ['an unknown tier', Buffer.from(JSON.stringify({ ...fresh, policy: { ...fresh.policy, serviceTier: 'free' } }))],
+  ])('%s is ignored', (_name, frame) => {
+    expect(forwardedKeyOf(frame, attachedKey)).toBeNull();
   });
 });

@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import WebSocket, { WebSocketServer } from 'ws';
 import { deriveKey, signPayload, verifySignature } from '../../crypto/hmac.ts';
-import type { AuthenticatedKey } from '../../api-keys/index.ts';
+import { REASONING_EFFORTS, SERVICE_TIERS, type AuthenticatedKey, type ReasoningEffort, type ServiceTier } from '../../api-keys/index.ts';
 import type { Surface } from './codecs.ts';
 import { MAX_FRAME_BYTES } from './protocol.ts';
 import { ReplayGuard } from './replay-guard.ts';
@@ -107,6 +107,55 @@ export function connectToOwner(address: string, sessionId: string, context: Forw
     });
     ws.once('error', (error) => reject(new OwnerConnectError(null, null, null, `owner could not be reached: ${error.message}`, { cause: error })));
   });
+}
+
+/**
+ * The fresh key of a forwarded turn: the replica the client reached re-checks the key before each
+ * turn and sends the result to the owner as a binary frame right before the turn's text frame, so
+ * the owner runs the turn with the key's current model policy. Client binary frames never reach the
+ * internal socket (they close the client with 1003), so a client cannot forge one.
+ */
+export function keyFrame(key: AuthenticatedKey): Buffer {
+  return Buffer.from(JSON.stringify(key));
+}
+
+const isStringOrNull = (value: unknown) => value === null || typeof value === 'string';
+const isModelList = (value: unknown) => value === null || (Array.isArray(value) && value.every((m) => typeof m === 'string'));
+
+/**
+ * Pure: a key frame from the forwarding replica → the key to run the next turns with, or null when
+ * it is malformed or names another key or pool than the session was attached with (then ignored).
+ */
+export function forwardedKeyOf(data: Buffer, attached: AuthenticatedKey): AuthenticatedKey | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(data.toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return null;
+  const key = value as Record<string, unknown>;
+  if (key.id !== attached.id || key.prefix !== attached.prefix || key.poolId !== attached.poolId) return null;
+  if (typeof key.poolSlug !== 'string' || typeof key.v1Enabled !== 'boolean' || !isModelList(key.allowedModels)) return null;
+  const policy = key.policy as Record<string, unknown> | undefined;
+  if (policy !== undefined) {
+    if (!policy || typeof policy !== 'object' || !isModelList(policy.allowedModels)) return null;
+    if (![policy.enforcedModel, policy.maximumReasoningEffort, policy.enforcedReasoningEffort, policy.serviceTier].every(isStringOrNull)) return null;
+    if (![policy.maximumReasoningEffort, policy.enforcedReasoningEffort].every((e) => e === null || (REASONING_EFFORTS as readonly unknown[]).includes(e))) return null;
+    if (policy.serviceTier !== null && !(SERVICE_TIERS as readonly unknown[]).includes(policy.serviceTier)) return null;
+  }
+  const fresh: AuthenticatedKey = { id: attached.id, prefix: attached.prefix, poolId: attached.poolId, poolSlug: key.poolSlug, v1Enabled: key.v1Enabled, allowedModels: key.allowedModels as string[] | null };
+  if (policy === undefined) return fresh;
+  return {
+    ...fresh,
+    policy: {
+      allowedModels: policy.allowedModels as string[] | null,
+      enforcedModel: policy.enforcedModel as string | null,
+      maximumReasoningEffort: policy.maximumReasoningEffort as ReasoningEffort | null,
+      enforcedReasoningEffort: policy.enforcedReasoningEffort as ReasoningEffort | null,
+      serviceTier: policy.serviceTier as ServiceTier | null,
+    },
+  };
 }
 
 export type PeerAttach = (sessionId: string, context: ForwardedContext, ws: WebSocket) => void;

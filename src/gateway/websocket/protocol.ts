@@ -33,12 +33,15 @@ export function closeCodeLabel(code: number): string {
 /** 64 MiB, the request body limit: a bigger frame or fragmented message closes with 1009. */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 /**
- * Client frames a connection may have waiting (received, not yet taken by its turn loop): past
- * either bound the gateway stops reading the client's socket until the queue drains, so a client
- * pipelining 64 MiB frames cannot grow the process's memory without limit (TCP pushes back on it).
+ * Client frames a connection may have waiting (received, not yet taken by its turn loop): once
+ * either bound is reached the gateway stops reading the client's socket until the queue drains, so a
+ * client pipelining large frames cannot grow the process's memory without limit (TCP pushes back on
+ * it). A single frame up to MAX_FRAME_BYTES is still taken whole; reading pauses right after it.
  */
 export const MAX_QUEUED_FRAMES = 8;
-export const MAX_QUEUED_BYTES = 2 * MAX_FRAME_BYTES;
+export const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
+/** Bytes queued by all connections of one process together: once reached, every connection pauses reading. */
+export const MAX_PROCESS_QUEUED_BYTES = 256 * 1024 * 1024;
 /** Past this many bytes queued to a slow client, upstream reading pauses until it drains. */
 export const DOWNSTREAM_HIGH_WATER_BYTES = 1024 * 1024;
 /** Ping period of both the upstream and the client sockets; a peer silent for two periods is dead. */

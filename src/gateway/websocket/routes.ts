@@ -11,6 +11,8 @@ import type { DrainState } from '../../http/drain.ts';
 import type { Services } from '../../services.ts';
 import { ClientConnection } from './client-connection.ts';
 import type { Surface } from './codecs.ts';
+import { ProcessInboundBudget } from './inbound-budget.ts';
+import { checkClientKey } from './key-check.ts';
 import type { ClientContext, TurnDeps } from './owner-session.ts';
 import { CLOSE, MAX_FRAME_BYTES } from './protocol.ts';
 import { WebsocketSessions } from './sessions.ts';
@@ -58,18 +60,10 @@ export async function registerWebsocketRoutes(app: FastifyInstance, options: Web
   const { services, drain } = options;
   const { config } = services;
   const log = services.log.child({ component: 'websocket' });
-  // One check for every socket and turn, on the surface the client connected to: a key moved to
-  // another pool no longer owns the sessions it opened in the old one, and a /v1 socket stops with
-  // the pool's /v1 compatibility.
-  const keyStillActive = async (client: ClientContext): Promise<boolean> => {
-    if (client.authorization === null) return true;
-    try {
-      const key = await services.apiKeys.authenticate(client.authorization, client.surface);
-      return key.poolId === client.key.poolId && (client.surface !== 'v1' || key.v1Enabled);
-    } catch {
-      return false;
-    }
-  };
+  // One check for every socket and turn, on the surface the client connected to (key-check.ts).
+  const checkKey = (client: ClientContext) => checkClientKey(services.apiKeys, log, client);
+  // Frames queued by all of this process's connections together (client and internal sockets).
+  const inbound = new ProcessInboundBudget();
   const turnDeps: TurnDeps = {
     routing: services.routing,
     credentials: services.credentials,
@@ -84,9 +78,9 @@ export async function registerWebsocketRoutes(app: FastifyInstance, options: Web
     now: Date.now,
     resolveModel: options.resolveModel,
     modelsEtag: options.modelsEtag,
-    keyStillActive,
+    checkKey,
   };
-  const sessions = new WebsocketSessions({ deps: turnDeps, ownerIdleMs: config.websocket.ownerIdleTimeoutMs, draining: () => drain.draining });
+  const sessions = new WebsocketSessions({ deps: turnDeps, ownerIdleMs: config.websocket.ownerIdleTimeoutMs, draining: () => drain.draining, inbound });
   // A paused or revoked key closes its open sockets at once (spec §12). Deferred a tick so the key
   // cache, subscribed to the same notification, has dropped the key's entry before it is re-read.
   await services.notifier
@@ -149,7 +143,8 @@ export async function registerWebsocketRoutes(app: FastifyInstance, options: Web
         log,
         metrics: services.metrics,
         idleMs: config.websocket.idleTimeoutMs,
-        keyStillActive,
+        checkKey,
+        inbound,
       });
       connection.start();
     },

@@ -9,8 +9,8 @@ import { socketDownstream } from './downstream.ts';
 import { OwnerLeases, RENEW_MS } from './owner-leases.ts';
 import { OwnerSession, type TurnDeps } from './owner-session.ts';
 import { PoolerError } from '../../errors.ts';
-import { frameBytes, InboundBudget } from './inbound-budget.ts';
-import { connectToOwner, ownerFailureOf, peerKey, PeerServer, type ForwardedContext, type OwnerFailure, type PeerRefusal } from './peer.ts';
+import { frameBytes, InboundBudget, type ProcessInboundBudget } from './inbound-budget.ts';
+import { connectToOwner, forwardedKeyOf, ownerFailureOf, peerKey, PeerServer, type ForwardedContext, type OwnerFailure, type PeerRefusal } from './peer.ts';
 import { CLOSE } from './protocol.ts';
 
 export type OwnerForwarding = { secretKeyBase: string; bindHost: string; port: number; advertiseHost: string; podName: string | null };
@@ -67,6 +67,7 @@ export class WebsocketSessions {
   #metrics: Metrics;
   #ownerIdleMs: number;
   #draining: () => boolean;
+  #inbound: ProcessInboundBudget;
   #sessions = new Map<string, OwnerSession>();
   #connections = new Set<Drainable>();
   #leases: OwnerLeases | null = null;
@@ -77,7 +78,8 @@ export class WebsocketSessions {
   #drained = false;
   #closed = false;
 
-  constructor(options: { deps: TurnDeps; ownerIdleMs: number; draining: () => boolean }) {
+  constructor(options: { deps: TurnDeps; ownerIdleMs: number; draining: () => boolean; inbound: ProcessInboundBudget }) {
+    this.#inbound = options.inbound;
     this.#deps = options.deps;
     this.#log = options.deps.log;
     this.#metrics = options.deps.metrics;
@@ -222,14 +224,23 @@ export class WebsocketSessions {
     const session = this.#sessions.get(sessionId) ?? this.#create(sessionId, context.surface, context.sessionKey, context.turnState ?? null, null);
     const downstream = socketDownstream(ws);
     session.attach(downstream, { key: context.key, surface: context.surface, authorization: null, clientIp: context.clientIp, userAgent: context.userAgent, clientRequestId: context.clientRequestId, forwarded: true });
-    // The same queue bound as a direct client: past it the internal socket stops being read and the
-    // forwarding replica holds (and bounds) the client's frames itself.
-    const inbound = new InboundBudget(ws);
+    // The same queue bounds as a direct client (its own and the process's): past them the internal
+    // socket stops being read and the forwarding replica holds (and bounds) the client's frames itself.
+    const inbound = new InboundBudget(ws, this.#inbound);
     ws.on('message', (data, isBinary) => {
-      if (isBinary) return;
+      if (isBinary) {
+        // The key the replica just checked, for the turn that follows (peer.ts keyFrame).
+        const key = forwardedKeyOf(Buffer.isBuffer(data) ? data : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]), context.key);
+        if (key) session.refreshKey(downstream, key);
+        else this.#log.warn({ session: sessionId.slice(0, 12) }, 'ignored a malformed key frame from a forwarding replica');
+        return;
+      }
       session.receive(data.toString(), downstream, inbound.admit(frameBytes(data)));
     });
-    ws.on('close', () => session.detach(downstream));
+    ws.on('close', () => {
+      inbound.close();
+      session.detach(downstream);
+    });
     ws.on('error', () => ws.terminate());
   }
 

@@ -7,6 +7,7 @@ import type { CredentialStore, QuotaRecorder } from '../../upstreams/index.ts';
 import type { RequestLogWriter } from '../request-log-writer.ts';
 import type { TokenUsage } from '../usage.ts';
 import type { Surface } from './codecs.ts';
+import type { KeyCheck } from './key-check.ts';
 import type { TurnStatus } from './turn-log.ts';
 import type { UpstreamSocket } from './upstream-socket.ts';
 
@@ -27,10 +28,11 @@ export type TurnDeps = {
   resolveModel(key: AuthenticatedKey, requested: string): Promise<string>;
   modelsEtag(poolId: string): Promise<string | null>;
   /**
-   * False when the key presented at the upgrade is no longer active on the client's surface
-   * (revoked, expired, paused, moved to another pool, or /v1 compatibility turned off for a /v1 socket).
+   * The client's key as it is now (each turn runs with its current model policy), `inactive` when
+   * it is no longer active on the client's surface (revoked, expired, paused, moved to another pool,
+   * or /v1 compatibility turned off for a /v1 socket), `unverified` when the check itself failed.
    */
-  keyStillActive(client: ClientContext): Promise<boolean>;
+  checkKey(client: ClientContext): Promise<KeyCheck>;
 };
 
 /** Where a session's frames go: a client socket here, or the internal socket of the replica it reached. */
@@ -43,9 +45,13 @@ export type Downstream = {
 };
 
 export type ClientContext = {
-  key: AuthenticatedKey;
   /** The transport the client connected to: its key is re-checked for that surface. */
   surface: Surface;
+  /**
+   * The key presented at the upgrade, or for a forwarded session the fresh key its replica sent with
+   * the latest turn; each turn re-checks it and runs with the result.
+   */
+  key: AuthenticatedKey;
   /** The upgrade's Authorization value, kept in memory to re-check the key; absent for forwarded turns. */
   authorization: string | null;
   clientIp: string | null;
