@@ -59,6 +59,14 @@ describe('/v1/responses item replay around translation', () => {
     expect(store.size.items).toBe(0);
   });
 
+  test('a store with no budget changes nothing either: no encrypted reasoning asked for, nothing kept', () => {
+    const store = new ReplayedItemStore({ maxBytes: 0 });
+    const translated = { model: 'm', input: [] };
+    const { body, memory } = rememberingRelayedItems(store, 'key-a', {}, translated);
+    expect(body).toBe(translated);
+    expect(memory).toBeNull();
+  });
+
   test('a later request resolves its references from the same key only', () => {
     const store = new ReplayedItemStore();
     streamed(v1ResponsesStreamRelay(rememberingRelayedItems(store, 'key-a', {}, {}).memory));

@@ -20,10 +20,11 @@ export function withReplayedItems(store: ReplayedItemStore, apiKeyId: string, bo
 
 /**
  * The translated body to send upstream and what its relay should remember. A client that set
- * `store: false` replays items inline and never by reference: nothing is kept, nothing changes.
+ * `store: false` replays items inline and never by reference, and a store with no budget keeps
+ * nothing: then nothing is kept and nothing changes.
  */
 export function rememberingRelayedItems(store: ReplayedItemStore, apiKeyId: string, clientBody: unknown, translated: JsonObject): { body: JsonObject; memory: RelayedItemMemory | null } {
-  if ((clientBody as JsonObject | null)?.store === false) return { body: translated, memory: null };
+  if ((clientBody as JsonObject | null)?.store === false || !store.enabled) return { body: translated, memory: null };
   const asked = requestEncryptedReasoning(translated);
   return { body: asked.body, memory: { remember: (item) => store.remember(apiKeyId, item), hideEncryptedReasoning: asked.added } };
 }
