@@ -202,10 +202,11 @@ describe('CODEX_POOLER_REPLAY_ITEM_CACHE_MB=0', () => {
         fetch(`${off.url}/v1/responses`, { method: 'POST', headers: { authorization: `Bearer ${pool.key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: MODEL, input }) });
       const first = await post([{ role: 'user', content: 'Say hello' }]);
       expect(first.status).toBe(200);
-      const reasoningId = ((await first.json()) as { output: { id: string; type: string }[] }).output.find((item) => item.type === 'reasoning')!.id;
+      // With no budget the body goes upstream unchanged (no encrypted reasoning asked for): reference the answer's message.
+      const answerId = ((await first.json()) as { output: { id: string; type: string }[] }).output.find((item) => item.type === 'message')!.id;
       expect(off.services.replayedItems.size.items).toBe(0);
       const before = upstream.requests.length;
-      const replay = await post([{ type: 'item_reference', id: reasoningId }, { role: 'user', content: 'again' }]);
+      const replay = await post([{ type: 'item_reference', id: answerId }, { role: 'user', content: 'again' }]);
       expect(replay.status).toBe(400);
       expect(((await replay.json()) as { error: { code: string; param: string } }).error).toMatchObject({ code: 'item_reference_not_found', param: 'input[0].id' });
       expect(upstream.requests.length).toBe(before);
