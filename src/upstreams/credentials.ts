@@ -54,7 +54,14 @@ export class CredentialStore {
   }
 
   async listen(): Promise<void> {
-    await this.#deps.notifier.subscribe(CREDENTIALS_CHANNEL, (identityId) => this.#cache.delete(identityId));
+    await this.#deps.notifier.subscribe(CREDENTIALS_CHANNEL, (payload) => {
+      // `<identity>` drops the cached token; `<identity>@<epoch>` (a refresh) only an older one, so
+      // the refreshing process keeps the token it just cached when its own notification comes back.
+      const [identityId, epoch] = payload.split('@') as [string, string | undefined];
+      const cached = this.#cache.get(identityId);
+      if (cached && epoch !== undefined && cached.epoch >= Number(epoch)) return;
+      this.#cache.delete(identityId);
+    });
   }
 
   invalidate(identityId: string): void {
@@ -200,7 +207,8 @@ export class CredentialStore {
     if (result.status === 'refreshed') this.#cache.set(identityId, result.credentials);
     else this.#cache.delete(identityId);
     // On the request path: this process's cache is already set above, so no waiting for the echo.
-    await this.#deps.notifier.publish(CREDENTIALS_CHANNEL, identityId, { awaitLocal: false }).catch(() => {});
+    const payload = result.status === 'refreshed' ? `${identityId}@${result.credentials.epoch}` : identityId;
+    await this.#deps.notifier.publish(CREDENTIALS_CHANNEL, payload, { awaitLocal: false }).catch(() => {});
     return result;
   }
 }
