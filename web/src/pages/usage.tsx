@@ -53,7 +53,7 @@ export function UsagePage() {
       ) : (
         <>
           <Text size="sm" mb="md" data-testid="usage-totals">
-            {formatNumber(totals!.requests)} requests ({formatNumber(totals!.failed)} failed), {formatNumber(totals!.total_tokens)} tokens, <CostText usd={totals!.cost_usd} unpriced={totals!.unpriced_requests} /> cost
+            {formatNumber(totals!.requests)} {totals!.requests === 1 ? 'request' : 'requests'} ({formatNumber(totals!.failed)} failed), {formatNumber(totals!.total_tokens)} {totals!.total_tokens === 1 ? 'token' : 'tokens'}, <CostText usd={totals!.cost_usd} unpriced={totals!.unpriced_requests} /> cost
           </Text>
           <SimpleGrid cols={{ base: 1, md: 2, xl: 3 }} mb="lg">
             <Paper withBorder p="md" data-testid="usage-requests-chart">
