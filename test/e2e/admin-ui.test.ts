@@ -234,7 +234,7 @@ describe('admin UI, end to end', () => {
     // Usage and cost come from the ledger: the request's tokens and its (sub-cent) price.
     const ledger = (await page.evaluate(() => fetch('/api/admin/usage?group_by=model').then((r) => r.json()))) as { totals: { total_tokens: number; cost_usd: number; priced: boolean } };
     await nav(page, 'Usage').click();
-    await page.getByTestId('usage-totals').filter({ hasText: /^1 requests/ }).waitFor();
+    await page.getByTestId('usage-totals').filter({ hasText: /^1 request \(/ }).waitFor();
     const totals = (await page.getByTestId('usage-totals').textContent())!;
     expect(ledger.totals.total_tokens).toBeGreaterThan(0);
     expect(ledger.totals.cost_usd).toBeGreaterThan(0);
