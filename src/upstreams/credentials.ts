@@ -68,6 +68,11 @@ export class CredentialStore {
     this.#cache.delete(identityId);
   }
 
+  /** Whether this process holds the account's decrypted token in memory (diagnostics and tests). */
+  isCached(identityId: string): boolean {
+    return this.#cache.has(identityId);
+  }
+
   /** A usable access token, refreshed first when it expires within the skew. */
   async accessTokenFor(identityId: string): Promise<AccessCredentials> {
     let current = this.#cache.get(identityId) ?? (await this.#load(identityId));

@@ -55,6 +55,19 @@ describe('credential refresh', () => {
     expect(latest[0]!.headers.authorization).toBe(`Bearer ${upstream.accessTokenOf(accountId)}`);
   });
 
+  test('after a refresh, the refreshing process keeps the new token cached; other processes drop their stale copy', async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'refresh-cache');
+    const account = seeded.accounts[0]!;
+    expect((await send(gateway, seeded.key)).status).toBe(200);
+    expect((await send(second, seeded.key)).status).toBe(200);
+    expect(second.services.credentials.isCached(account.identityId)).toBe(true);
+    const refreshed = await gateway.services.credentials.refresh(account.identityId, { trigger: 'manual' });
+    expect(refreshed.status).toBe('refreshed');
+    // Its own notification came back (and the other process's arrived): only the stale copy went.
+    await expect.poll(() => second.services.credentials.isCached(account.identityId), { timeout: 2_000 }).toBe(false);
+    expect(gateway.services.credentials.isCached(account.identityId)).toBe(true);
+  });
+
   test('an upstream 401 refreshes and replays once on the same account', async () => {
     const seeded = await seedPool(gateway, upstream, 1);
     const accountId = seeded.accounts[0]!.accountId;
