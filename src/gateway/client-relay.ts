@@ -50,8 +50,8 @@ const isObject = (value: unknown): value is JsonObject => typeof value === 'obje
 
 /**
  * Remembers the item of a `response.output_item.done` and hides encrypted reasoning the client did
- * not ask for; returns the event the translator should see. Also the hook for the `/v1/responses`
- * websocket relay (src/gateway/websocket/codecs.ts), which can call it per upstream frame.
+ * not ask for; returns the event the translator should see. The `/v1/responses` websocket relay
+ * (src/gateway/websocket/codecs.ts) calls it per upstream frame too.
  */
 export function observeRelayedEvent(event: SseEvent, memory: RelayedItemMemory | null): SseEvent {
   if (memory === null) return event;

@@ -6,8 +6,8 @@ import { expandReplayedItems, requestEncryptedReasoning, type JsonObject } from 
  * The thin step around `/v1/responses` translation that makes `item_reference` replays work
  * (docs/clients.md "Vercel AI SDK"): before translation, references are resolved from the items
  * this process relayed to the same Pool API key; after it, the upstream body asks for encrypted
- * reasoning and the relay learns what to keep and what to hide. Used by the HTTP route; the
- * `/v1/responses` websocket codec can call the same two functions (and `observeRelayedEvent`).
+ * reasoning and the relay learns what to keep and what to hide. Used by the HTTP route and the
+ * `/v1/responses` websocket codec (src/gateway/websocket/codecs.ts), which share one store.
  */
 
 /** The client's body with its replayed items resolved; throws 400 `item_reference_not_found`. */

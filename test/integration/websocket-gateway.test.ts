@@ -455,6 +455,51 @@ describe('/v1/responses websocket', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ transport: 'websocket', status: 'succeeded', endpoint: '/backend-api/codex/responses' });
   });
+
+  test('item_reference replays resolve from the items relayed to the key; an unknown one is an error frame and nothing goes upstream', async () => {
+    const seeded = await seedPool(gateway, upstream, 1, 'ws-v1-refs');
+    const accountId = seeded.accounts[0]!.accountId;
+    const socket = await openSocket(wsUrl(gateway.url, '/v1/responses'), { authorization: `Bearer ${seeded.key}` });
+    // No `store` (the Vercel AI SDK's default is true): the gateway keeps what it relays.
+    socket.send(turn('first question'));
+    const first = await socket.turn(0);
+    expect(first.at(-1)).toMatchObject({ type: 'response.completed' });
+    // The gateway asked for encrypted reasoning on the client's behalf; the client does not see it.
+    expect(upstreamWsTurns(accountId).at(-1)!.body).toMatchObject({ include: ['reasoning.encrypted_content'] });
+    expect(JSON.stringify(first)).not.toContain('encrypted_content');
+    const relayed = first.filter((f) => f.type === 'response.output_item.done').map((f) => f.item as Record<string, unknown>);
+    const reasoning = relayed.find((item) => item.type === 'reasoning')!;
+    const message = relayed.find((item) => item.type === 'message')!;
+    expect(reasoning.id).toMatch(/^rs_/);
+    expect(message.id).toEqual(expect.any(String));
+
+    let from = socket.frames.length;
+    socket.send(
+      turn('first question', {
+        input: [
+          { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'first question' }] },
+          { type: 'item_reference', id: reasoning.id },
+          { type: 'item_reference', id: message.id },
+          { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'and then?' }] },
+        ],
+      }),
+    );
+    const second = await socket.turn(from);
+    expect(second.at(-1)).toMatchObject({ type: 'response.completed' });
+    expect(JSON.stringify(second)).not.toContain('encrypted_content');
+    const input = (upstreamWsTurns(accountId).at(-1)!.body as { input: Record<string, unknown>[] }).input;
+    expect(input.filter((item) => item.type === 'item_reference')).toEqual([]);
+    expect(input[1]).toMatchObject({ type: 'reasoning', id: reasoning.id, encrypted_content: expect.stringMatching(/^gAAAAA/) });
+    expect(input[2]).toMatchObject({ type: 'message', role: 'assistant', content: message.content });
+
+    const upstreamTurns = upstreamWsTurns(accountId).length;
+    from = socket.frames.length;
+    socket.send(turn('unknown', { input: [{ type: 'item_reference', id: 'msg_never_relayed' }], stream_id: 'lane-1' }));
+    expect(await socket.turn(from)).toEqual([expect.objectContaining({ type: 'error', status: 400, error: expect.objectContaining({ code: 'item_reference_not_found', param: 'input[0].id' }) })]);
+    expect(upstreamWsTurns(accountId)).toHaveLength(upstreamTurns);
+    socket.close();
+    expect((await rowsFor(seeded.apiKey.id)).map((row) => row.status)).toEqual(['succeeded', 'succeeded']);
+  });
 });
 
 describe('/v1/responses websocket refusals', () => {

@@ -1,4 +1,7 @@
 import type { PoolerError } from '../../errors.ts';
+import { observeRelayedEvent, type RelayedItemMemory } from '../client-relay.ts';
+import { rememberingRelayedItems, withReplayedItems } from '../item-replay.ts';
+import type { ReplayedItemStore } from '../item-store.ts';
 import { requireModel, upstreamResponsesBody } from '../responses-body.ts';
 import { createResponsesStreamState, redactV1Error, toUpstreamResponsesRequest, toV1ResponsesEvents, v1GatewayError, v1RequestError } from '../translate/index.ts';
 import { canonicalNativeFrame, errorFrame, metadataFrame, poolerErrorFrame, streamIdOf, upstreamCreateFrame, type JsonObject } from './protocol.ts';
@@ -10,9 +13,14 @@ import { canonicalNativeFrame, errorFrame, metadataFrame, poolerErrorFrame, stre
  */
 export type Surface = 'backend' | 'v1';
 
+/** The items this process relayed, and the key of the turn: `/v1` `item_reference` replays resolve from them. */
+export type TurnItems = { store: ReplayedItemStore; apiKeyId: string };
+
 export type PreparedTurn = {
   requestedModel: string;
   streamId: string | null;
+  /** What the turn's relay remembers for later replays (and hides from the client); null on the native socket. */
+  memory: RelayedItemMemory | null;
   /** The upstream `response.create` payload for the account's model id. */
   upstreamFrame(upstreamModel: string): JsonObject;
 };
@@ -27,8 +35,8 @@ export type TurnRelay = {
 export type TurnCodec = {
   surface: Surface;
   /** Validates a turn frame; throws a PoolerError for the client. */
-  prepare(body: JsonObject): PreparedTurn;
-  relay(streamId: string | null): TurnRelay;
+  prepare(body: JsonObject, items: TurnItems): PreparedTurn;
+  relay(streamId: string | null, memory: RelayedItemMemory | null): TurnRelay;
   error(error: PoolerError, streamId: string | null): string;
   /** An upstream refusal (HTTP status at the upgrade) as the client's error frame. */
   upstreamRefusal(status: number, body: Buffer | null, streamId: string | null): string;
@@ -53,7 +61,7 @@ export const nativeCodec: TurnCodec = {
     const requestedModel = requireModel(body);
     // Validates input/tools like the HTTP route (throws before any upstream work).
     upstreamResponsesBody(body, requestedModel);
-    return { requestedModel, streamId: null, upstreamFrame: (model) => upstreamCreateFrame(upstreamResponsesBody(body, model)) };
+    return { requestedModel, streamId: null, memory: null, upstreamFrame: (model) => upstreamCreateFrame(upstreamResponsesBody(body, model)) };
   },
   relay() {
     return {
@@ -77,24 +85,27 @@ function sseToFrame(sse: string, streamId: string | null): string {
 
 export const v1Codec: TurnCodec = {
   surface: 'v1',
-  prepare(body) {
+  prepare(body, items) {
     if (body.type !== 'response.create') throw invalidV1('websocket message must be {"type":"response.create",…}', 'type');
     const id = streamIdOf(body);
     if ('error' in id) throw id.error;
     const { type: _type, stream_id: _streamId, ...request } = body;
-    const translated = toUpstreamResponsesRequest(request);
+    // item_reference replays resolve as on POST /v1/responses (src/gateway/item-replay.ts).
+    const replayed = withReplayedItems(items.store, items.apiKeyId, request);
+    const { body: translated, memory } = rememberingRelayedItems(items.store, items.apiKeyId, request, toUpstreamResponsesRequest(replayed));
     const requestedModel = requireModel(translated);
     return {
       requestedModel,
       streamId: id.streamId,
+      memory,
       upstreamFrame: (model) => upstreamCreateFrame(upstreamResponsesBody({ ...translated, stream: true, store: false }, model)),
     };
   },
-  relay(streamId) {
+  relay(streamId, memory) {
     const state = createResponsesStreamState();
     return {
       start: () => [],
-      onUpstream: (text, type) => toV1ResponsesEvents({ type, data: text }, state).map((sse) => sseToFrame(sse, streamId)),
+      onUpstream: (text, type) => toV1ResponsesEvents(observeRelayedEvent({ type, data: text }, memory), state).map((sse) => sseToFrame(sse, streamId)),
       // §9.7: no synthetic terminal on the websocket; the turn's error frame says it ended.
     };
   },

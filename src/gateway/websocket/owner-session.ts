@@ -181,7 +181,7 @@ export class OwnerSession {
     let prepared: PreparedTurn;
     try {
       // The key's enforced model, reasoning effort and service tier apply as on HTTP.
-      prepared = this.codec.prepare(typeof body.model === 'string' ? applyKeyPolicy(key, body, body.model).body : body);
+      prepared = this.codec.prepare(typeof body.model === 'string' ? applyKeyPolicy(key, body, body.model).body : body, { store: deps.replayedItems, apiKeyId: key.id });
     } catch (error) {
       return void downstream.send(this.codec.error(asPooler(error), null));
     }
@@ -271,7 +271,7 @@ export class OwnerSession {
         outcome = await relayTurn(deps, {
           link,
           upstreamText,
-          relay: this.codec.relay(prepared.streamId),
+          relay: this.codec.relay(prepared.streamId, prepared.memory),
           downstream,
           modelsEtag,
           failureFrame: (error) => this.codec.error(error, prepared.streamId),

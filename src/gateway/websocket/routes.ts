@@ -71,6 +71,7 @@ export async function registerWebsocketRoutes(app: FastifyInstance, options: Web
     requestLog: services.requestLog,
     keyPolicies: services.keyPolicies,
     admission: services.admission,
+    replayedItems: services.replayedItems,
     metrics: services.metrics,
     log,
     upstreamBaseUrl: config.upstreamBaseUrl,

@@ -4,6 +4,7 @@ import type { AuthenticatedKey } from '../../api-keys/index.ts';
 import type { Metrics } from '../../metrics/index.ts';
 import type { Admission, AttemptAdmission, Candidate, RoutingState } from '../../routing/index.ts';
 import type { CredentialStore, QuotaRecorder } from '../../upstreams/index.ts';
+import type { ReplayedItemStore } from '../item-store.ts';
 import type { RequestLogWriter } from '../request-log-writer.ts';
 import type { TokenUsage } from '../usage.ts';
 import type { Surface } from './codecs.ts';
@@ -19,6 +20,8 @@ export type TurnDeps = {
   requestLog: RequestLogWriter;
   keyPolicies: KeyPolicyGate;
   admission: Admission;
+  /** Output items relayed to `/v1` clients, shared with POST /v1/responses for `item_reference` replays. */
+  replayedItems: ReplayedItemStore;
   metrics: Metrics;
   log: Logger;
   upstreamBaseUrl: string;
