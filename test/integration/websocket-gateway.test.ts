@@ -495,7 +495,7 @@ describe('/v1/responses websocket', () => {
     const upstreamTurns = upstreamWsTurns(accountId).length;
     from = socket.frames.length;
     socket.send(turn('unknown', { input: [{ type: 'item_reference', id: 'msg_never_relayed' }], stream_id: 'lane-1' }));
-    expect(await socket.turn(from)).toEqual([expect.objectContaining({ type: 'error', status: 400, error: expect.objectContaining({ code: 'item_reference_not_found', param: 'input[0].id' }) })]);
+    expect(await socket.turn(from)).toEqual([expect.objectContaining({ type: 'error', status: 400, stream_id: 'lane-1', error: expect.objectContaining({ code: 'item_reference_not_found', param: 'input[0].id' }) })]);
     expect(upstreamWsTurns(accountId)).toHaveLength(upstreamTurns);
     socket.close();
     expect((await rowsFor(seeded.apiKey.id)).map((row) => row.status)).toEqual(['succeeded', 'succeeded']);

@@ -183,7 +183,8 @@ export class OwnerSession {
       // The key's enforced model, reasoning effort and service tier apply as on HTTP.
       prepared = this.codec.prepare(typeof body.model === 'string' ? applyKeyPolicy(key, body, body.model).body : body, { store: deps.replayedItems, apiKeyId: key.id });
     } catch (error) {
-      return void downstream.send(this.codec.error(asPooler(error), null));
+      // A turn refused while being prepared still echoes its (valid) stream id (spec §9.7).
+      return void downstream.send(this.codec.error(asPooler(error), this.codec.surface === 'v1' ? streamIdOrNull(body) : null));
     }
     const fail = (error: unknown) => void downstream.send(this.codec.error(asPooler(error), prepared.streamId));
 
