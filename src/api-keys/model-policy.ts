@@ -31,6 +31,16 @@ export const OPEN_POLICY: ModelPolicy = { allowedModels: null, enforcedModel: nu
 
 export const modelModeOf = (allowed: string[] | null): ModelMode => (allowed === null ? 'all' : allowed.length === 0 ? 'deny_all' : 'selected');
 
+/** The policy in the admin API's and the CLI's JSON words (the fields an edit takes). */
+export const modelPolicyJson = (policy: ModelPolicy) => ({
+  model_mode: modelModeOf(policy.allowedModels),
+  allowed_models: policy.allowedModels ?? [],
+  enforced_model: policy.enforcedModel,
+  maximum_reasoning_effort: policy.maximumReasoningEffort,
+  enforced_reasoning_effort: policy.enforcedReasoningEffort,
+  service_tier: policy.serviceTier,
+});
+
 /** Canonical form of a reasoning effort, or null when it is not one. */
 export function normalizeEffort(value: unknown): ReasoningEffort | null {
   if (typeof value !== 'string') return null;

@@ -3,44 +3,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { cliActor } from '../audit/index.ts';
 import { isUuid, type Db } from '../db/index.ts';
 import { invalidInput } from '../errors.ts';
-import { completeBrowserFlow, getAccount, pollDeviceFlow, startBrowserFlow, startDeviceFlow, type FlowTarget, type ImportResult, type OAuthFlowView } from '../upstreams/index.ts';
+import { completeBrowserFlow, flowJson, getAccount, pollDeviceFlow, startBrowserFlow, startDeviceFlow, type FlowTarget, type ImportResult, type OAuthFlowJson, type OAuthFlowView } from '../upstreams/index.ts';
 import { accountJson, type AccountJson } from './accounts.ts';
 import type { OperatorContext } from './context.ts';
-import { dash, isoOrNull, printJson } from './format.ts';
+import { dash, printJson } from './format.ts';
 import { CliFailure, EXIT_OK, EXIT_USAGE } from './io.ts';
 
 /** A sign-in as scripts see it: never the state, verifier or device id. */
-export type FlowJson = {
-  id: string;
-  pool_id: string;
-  kind: OAuthFlowView['kind'];
-  purpose: OAuthFlowView['purpose'];
-  status: OAuthFlowView['status'];
-  user_code: string | null;
-  verification_url: string | null;
-  interval_seconds: number | null;
-  poll_after: string | null;
-  expires_at: string;
-  error_code: string | null;
-};
+export type FlowJson = OAuthFlowJson;
 type LinkedJson = { account: AccountJson; created: boolean; primed: { models: number; quota: boolean } };
 export type StartJson = { flow: FlowJson; authorize_url?: string };
 export type CompletedJson = { status: 'completed'; flow: FlowJson } & LinkedJson;
 export type PollJson = { status: 'pending'; flow: FlowJson } | CompletedJson;
-
-const flowJson = (flow: OAuthFlowView): FlowJson => ({
-  id: flow.id,
-  pool_id: flow.poolId,
-  kind: flow.kind,
-  purpose: flow.purpose,
-  status: flow.status,
-  user_code: flow.userCode,
-  verification_url: flow.verificationUrl,
-  interval_seconds: flow.intervalSeconds,
-  poll_after: isoOrNull(flow.pollAfter),
-  expires_at: flow.expiresAt.toISOString(),
-  error_code: flow.errorCode,
-});
 
 const completedJson = (done: { flow: OAuthFlowView; result: ImportResult }): CompletedJson => ({
   status: 'completed',

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { deleteApiKey, listApiKeys, mintApiKey, modelModeOf, pauseApiKey, resumeApiKey, revokeApiKey, rotateApiKey, updateApiKey, REASONING_EFFORTS, SERVICE_TIERS, type ApiKey, type ModelPolicyEdit } from '../api-keys/index.ts';
+import { deleteApiKey, listApiKeys, mintApiKey, modelPolicyJson, pauseApiKey, resumeApiKey, revokeApiKey, rotateApiKey, updateApiKey, REASONING_EFFORTS, SERVICE_TIERS, type ApiKey, type ModelPolicyEdit } from '../api-keys/index.ts';
 import { getKeyLimits, setKeyLimits, type KeyLimitsView } from '../accounting/index.ts';
 import { cliActor } from '../audit/index.ts';
 import { findPool, listPools } from '../pools/index.ts';
@@ -30,16 +30,6 @@ export const keyJson = (key: ApiKey, poolSlug: string): KeyJson => ({
   expires_at: isoOrNull(key.expiresAt),
   last_used_at: isoOrNull(key.lastUsedAt),
   created_at: key.createdAt.toISOString(),
-});
-
-/** The key's model policy, in the admin API's words (`keys update --json`). */
-export const keyPolicyJson = (key: ApiKey) => ({
-  model_mode: modelModeOf(key.policy.allowedModels),
-  allowed_models: key.policy.allowedModels ?? [],
-  enforced_model: key.policy.enforcedModel,
-  maximum_reasoning_effort: key.policy.maximumReasoningEffort,
-  enforced_reasoning_effort: key.policy.enforcedReasoningEffort,
-  service_tier: key.policy.serviceTier,
 });
 
 type UpdateOptions = {
@@ -208,7 +198,7 @@ export function registerKeyCommands(program: Command, ctx: OperatorContext): voi
       const expiresAt = options.expires === undefined ? undefined : options.expires.trim() === '' || options.expires.trim() === 'never' ? null : options.expires;
       const key = await updateApiKey(deps, cliActor(), ref, { label: options.label, expiresAt, notes: options.notes, status: options.status, policy, pool: options.pool });
       const pool = (await findPool(deps.db, key.poolId)).slug;
-      if (options.json) return printJson(ctx.io, { ...keyJson(key, pool), ...keyPolicyJson(key) });
+      if (options.json) return printJson(ctx.io, { ...keyJson(key, pool), ...modelPolicyJson(key.policy) });
       const p = key.policy;
       const models = p.allowedModels === null ? 'all' : p.allowedModels.length === 0 ? 'none' : p.allowedModels.join(',');
       const reasoning = p.enforcedReasoningEffort ? `always ${p.enforcedReasoningEffort}` : p.maximumReasoningEffort ? `up to ${p.maximumReasoningEffort}` : 'unrestricted';

@@ -43,6 +43,37 @@ export type OAuthFlowView = {
   resultIdentityId: string | null;
 };
 
+/** A sign-in in the admin API's and the CLI's JSON: never the state, verifier or device id. */
+export type OAuthFlowJson = {
+  id: string;
+  pool_id: string;
+  kind: OAuthFlowKind;
+  purpose: OAuthFlowPurpose;
+  status: OAuthFlowRow['status'];
+  user_code: string | null;
+  verification_url: string | null;
+  interval_seconds: number | null;
+  poll_after: string | null;
+  expires_at: string;
+  error_code: string | null;
+};
+
+export function flowJson(flow: OAuthFlowView): OAuthFlowJson {
+  return {
+    id: flow.id,
+    pool_id: flow.poolId,
+    kind: flow.kind,
+    purpose: flow.purpose,
+    status: flow.status,
+    user_code: flow.userCode,
+    verification_url: flow.verificationUrl,
+    interval_seconds: flow.intervalSeconds,
+    poll_after: flow.pollAfter?.toISOString() ?? null,
+    expires_at: flow.expiresAt.toISOString(),
+    error_code: flow.errorCode,
+  };
+}
+
 export type BrowserStart = { flow: OAuthFlowView; authorizeUrl: string };
 export type DevicePollResult = { status: 'pending'; flow: OAuthFlowView } | { status: 'completed'; flow: OAuthFlowView; result: ImportResult };
 

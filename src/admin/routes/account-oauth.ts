@@ -2,26 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { actorOf, authorize, type OperatorScope } from '../../operators/index.ts';
 import type { Services } from '../../services.ts';
-import { completeBrowserFlow, getAccount, getFlow, pollDeviceFlow, startBrowserFlow, startDeviceFlow, type ImportResult, type OAuthFlowView } from '../../upstreams/index.ts';
+import { completeBrowserFlow, flowJson, getAccount, getFlow, pollDeviceFlow, startBrowserFlow, startDeviceFlow, type ImportResult } from '../../upstreams/index.ts';
 import { scopeOf } from '../http-session.ts';
 import { poolFor } from '../pool-access.ts';
 import { ID_PARAMS, parseInput, UUID } from '../validate.ts';
 import { accountJson } from './accounts.ts';
-
-/** A sign-in as the UI shows it: never the state, verifier or device id. */
-export const flowJson = (flow: OAuthFlowView) => ({
-  id: flow.id,
-  pool_id: flow.poolId,
-  kind: flow.kind,
-  purpose: flow.purpose,
-  status: flow.status,
-  user_code: flow.userCode,
-  verification_url: flow.verificationUrl,
-  interval_seconds: flow.intervalSeconds,
-  poll_after: flow.pollAfter,
-  expires_at: flow.expiresAt,
-  error_code: flow.errorCode,
-});
 
 const linkedJson = (result: ImportResult) => ({ account: accountJson(result.account), created: result.created, primed: result.primed });
 

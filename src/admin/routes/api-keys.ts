@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { listKeyLimits, replaceKeyLimits, toLimitsDocument } from '../../accounting/index.ts';
-import { deleteApiKey, listApiKeys, mintApiKey, modelModeOf, pauseApiKey, resumeApiKey, revokeApiKey, rotateApiKey, updateApiKey, MAX_NOTES_LENGTH, type ApiKey, type ModelPolicyEdit } from '../../api-keys/index.ts';
+import { deleteApiKey, listApiKeys, mintApiKey, modelPolicyJson, pauseApiKey, resumeApiKey, revokeApiKey, rotateApiKey, updateApiKey, MAX_NOTES_LENGTH, type ApiKey, type ModelPolicyEdit } from '../../api-keys/index.ts';
 import { PoolerError } from '../../errors.ts';
 import { actorOf, authorize, can, type OperatorScope } from '../../operators/index.ts';
 import type { Services } from '../../services.ts';
@@ -24,12 +24,7 @@ export const apiKeyJson = (key: ApiKey) => ({
   created_at: key.createdAt,
   dashboard_access: key.dashboardAccess,
   // Model policy (limits: GET /api-keys/:id/limits).
-  model_mode: modelModeOf(key.policy.allowedModels),
-  allowed_models: key.policy.allowedModels ?? [],
-  enforced_model: key.policy.enforcedModel,
-  maximum_reasoning_effort: key.policy.maximumReasoningEffort,
-  enforced_reasoning_effort: key.policy.enforcedReasoningEffort,
-  service_tier: key.policy.serviceTier,
+  ...modelPolicyJson(key.policy),
 });
 
 const LABEL = z.string().trim().max(160).nullish();
