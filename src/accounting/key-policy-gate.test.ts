@@ -1,6 +1,7 @@
-import { Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, type CompiledQuery, type DatabaseConnection, type Driver, type QueryResult } from 'kysely';
+import type { CompiledQuery, QueryResult } from 'kysely';
 import { describe, expect, test, vi } from 'vitest';
 import type { Db } from '../db/index.ts';
+import { scriptedDatabase } from '../../test/support/scripted-database.ts';
 import { KeyPolicyGate } from './key-policy-gate.ts';
 
 const KEY = '00000000-0000-4000-8000-000000000001';
@@ -10,18 +11,13 @@ const KEY = '00000000-0000-4000-8000-000000000001';
  * usage buckets) and fails the requests-per-minute claim, as when PostgreSQL stops answering.
  */
 function databaseFailingClaims(): Db {
-  return databaseOf({
-    async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-      if (query.sql.includes('claim_api_key_request_slot')) throw new Error('connection terminated unexpectedly');
-      if (query.sql.includes('api_key_policy_bindings')) {
-        const binding = { api_key_id: KEY, binding_scope: 'default', model_identifier: null, status: 'active', max_requests_per_minute: 2, max_tokens_per_day: null, max_tokens_per_week: null, max_input_tokens_per_request: null, max_output_tokens_per_request: null };
-        return { rows: [binding as R] };
-      }
-      return { rows: [{ rpm: 0, day: 0, week: 0 } as R] };
-    },
-    streamQuery() {
-      throw new Error('not used');
-    },
+  return scriptedDatabase(async <R>(query: CompiledQuery): Promise<QueryResult<R>> => {
+    if (query.sql.includes('claim_api_key_request_slot')) throw new Error('connection terminated unexpectedly');
+    if (query.sql.includes('api_key_policy_bindings')) {
+      const binding = { api_key_id: KEY, binding_scope: 'default', model_identifier: null, status: 'active', max_requests_per_minute: 2, max_tokens_per_day: null, max_tokens_per_week: null, max_input_tokens_per_request: null, max_output_tokens_per_request: null };
+      return { rows: [binding as R] };
+    }
+    return { rows: [{ rpm: 0, day: 0, week: 0 } as R] };
   });
 }
 
@@ -33,37 +29,15 @@ function databaseHoldingFirstPolicyRead() {
   const state = { maxInputTokensPerRequest: null as number | null };
   const held: (() => void)[] = [];
   let policyReads = 0;
-  const db = databaseOf({
-    async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-      if (!query.sql.includes('api_key_policy_bindings')) return { rows: [{ rpm: 0, day: 0, week: 0 } as R] };
-      const max = state.maxInputTokensPerRequest;
-      if (policyReads++ === 0) await new Promise<void>((release) => held.push(release));
-      if (max === null) return { rows: [] };
-      const binding = { api_key_id: KEY, binding_scope: 'default', model_identifier: null, status: 'active', max_requests_per_minute: null, max_tokens_per_day: null, max_tokens_per_week: null, max_input_tokens_per_request: max, max_output_tokens_per_request: null };
-      return { rows: [binding as R] };
-    },
-    streamQuery() {
-      throw new Error('not used');
-    },
+  const db = scriptedDatabase(async <R>(query: CompiledQuery): Promise<QueryResult<R>> => {
+    if (!query.sql.includes('api_key_policy_bindings')) return { rows: [{ rpm: 0, day: 0, week: 0 } as R] };
+    const max = state.maxInputTokensPerRequest;
+    if (policyReads++ === 0) await new Promise<void>((release) => held.push(release));
+    if (max === null) return { rows: [] };
+    const binding = { api_key_id: KEY, binding_scope: 'default', model_identifier: null, status: 'active', max_requests_per_minute: null, max_tokens_per_day: null, max_tokens_per_week: null, max_input_tokens_per_request: max, max_output_tokens_per_request: null };
+    return { rows: [binding as R] };
   });
   return { db, state, held, reads: () => policyReads };
-}
-
-function databaseOf(connection: DatabaseConnection): Db {
-  const driver: Driver = {
-    async init() {},
-    async acquireConnection() {
-      return connection;
-    },
-    async beginTransaction() {},
-    async commitTransaction() {},
-    async rollbackTransaction() {},
-    async releaseConnection() {},
-    async destroy() {},
-  };
-  return new Kysely({
-    dialect: { createAdapter: () => new PostgresAdapter(), createDriver: () => driver, createIntrospector: (db) => new PostgresIntrospector(db), createQueryCompiler: () => new PostgresQueryCompiler() },
-  }) as unknown as Db;
 }
 
 describe('KeyPolicyGate', () => {

@@ -1,7 +1,8 @@
-import { Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, type CompiledQuery, type DatabaseConnection, type Driver, type QueryResult } from 'kysely';
+import type { CompiledQuery, QueryResult } from 'kysely';
 import { describe, expect, test, vi } from 'vitest';
 import { mintPoolApiKey } from '../crypto/index.ts';
-import { API_KEY_CHANNEL, type Db } from '../db/index.ts';
+import { API_KEY_CHANNEL } from '../db/index.ts';
+import { scriptedDatabase } from '../../test/support/scripted-database.ts';
 import { createLocalNotifier } from '../db/notifier.ts';
 import { ApiKeyCache } from './key-cache.ts';
 
@@ -16,48 +17,29 @@ const AUTHORIZATION = `Bearer ${minted.key}`;
 function heldKeyDatabase() {
   const state = { status: 'active' };
   const held: { status: string; release: () => void }[] = [];
-  const connection: DatabaseConnection = {
-    async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-      // last_used_at bumps after a successful authentication.
-      if (query.sql.startsWith('update')) return { rows: [], numAffectedRows: 0n };
-      const status = state.status;
-      await new Promise<void>((release) => held.push({ status, release }));
-      const row = {
-        id: '00000000-0000-4000-8000-000000000001',
-        key_prefix: minted.prefix,
-        key_hash: minted.secretDigest,
-        status,
-        expires_at: null,
-        allowed_model_identifiers: null,
-        enforced_model_identifier: null,
-        maximum_reasoning_effort: null,
-        enforced_reasoning_effort: null,
-        enforced_service_tier: null,
-        pool_id: '00000000-0000-4000-8000-000000000002',
-        pool_slug: 'pool',
-        pool_status: 'active',
-        v1_compatibility_enabled: true,
-      };
-      return { rows: [row as R] };
-    },
-    streamQuery() {
-      throw new Error('not used');
-    },
-  };
-  const driver: Driver = {
-    async init() {},
-    async acquireConnection() {
-      return connection;
-    },
-    async beginTransaction() {},
-    async commitTransaction() {},
-    async rollbackTransaction() {},
-    async releaseConnection() {},
-    async destroy() {},
-  };
-  const db = new Kysely({
-    dialect: { createAdapter: () => new PostgresAdapter(), createDriver: () => driver, createIntrospector: (db) => new PostgresIntrospector(db), createQueryCompiler: () => new PostgresQueryCompiler() },
-  }) as unknown as Db;
+  const db = scriptedDatabase(async <R>(query: CompiledQuery): Promise<QueryResult<R>> => {
+    // last_used_at bumps after a successful authentication.
+    if (query.sql.startsWith('update')) return { rows: [], numAffectedRows: 0n };
+    const status = state.status;
+    await new Promise<void>((release) => held.push({ status, release }));
+    const row = {
+      id: '00000000-0000-4000-8000-000000000001',
+      key_prefix: minted.prefix,
+      key_hash: minted.secretDigest,
+      status,
+      expires_at: null,
+      allowed_model_identifiers: null,
+      enforced_model_identifier: null,
+      maximum_reasoning_effort: null,
+      enforced_reasoning_effort: null,
+      enforced_service_tier: null,
+      pool_id: '00000000-0000-4000-8000-000000000002',
+      pool_slug: 'pool',
+      pool_status: 'active',
+      v1_compatibility_enabled: true,
+    };
+    return { rows: [row as R] };
+  });
   return { db, state, held };
 }
 

@@ -1,7 +1,7 @@
-import { Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, type CompiledQuery, type DatabaseConnection, type Driver, type QueryResult } from 'kysely';
+import type { CompiledQuery, QueryResult } from 'kysely';
 import pino from 'pino';
 import { describe, expect, test, vi } from 'vitest';
-import type { Db } from '../db/index.ts';
+import { scriptedDatabase } from '../../test/support/scripted-database.ts';
 import { createLocalNotifier } from '../db/notifier.ts';
 import { RoutingState } from './routing-state.ts';
 
@@ -14,32 +14,13 @@ const POOL = '00000000-0000-4000-8000-000000000001';
 function heldSettingsDatabase() {
   const state = { ringSize: 3 };
   const held: { ringSize: number; release: () => void }[] = [];
-  const connection: DatabaseConnection = {
-    async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-      if (!query.sql.startsWith('select * from "pool_routing_settings"')) return { rows: [] };
-      const ringSize = state.ringSize;
-      await new Promise<void>((release) => held.push({ ringSize, release }));
-      const row = { pool_id: POOL, routing_strategy: 'bridge_ring', bridge_ring_size: ringSize, sticky_http_sessions: false, sticky_websocket_sessions: true, prompt_cache_affinity_enabled: true, v1_compatibility_enabled: true, allow_image_generation: true };
-      return { rows: [row as R] };
-    },
-    streamQuery() {
-      throw new Error('not used');
-    },
-  };
-  const driver: Driver = {
-    async init() {},
-    async acquireConnection() {
-      return connection;
-    },
-    async beginTransaction() {},
-    async commitTransaction() {},
-    async rollbackTransaction() {},
-    async releaseConnection() {},
-    async destroy() {},
-  };
-  const db = new Kysely({
-    dialect: { createAdapter: () => new PostgresAdapter(), createDriver: () => driver, createIntrospector: (db) => new PostgresIntrospector(db), createQueryCompiler: () => new PostgresQueryCompiler() },
-  }) as unknown as Db;
+  const db = scriptedDatabase(async <R>(query: CompiledQuery): Promise<QueryResult<R>> => {
+    if (!query.sql.startsWith('select * from "pool_routing_settings"')) return { rows: [] };
+    const ringSize = state.ringSize;
+    await new Promise<void>((release) => held.push({ ringSize, release }));
+    const row = { pool_id: POOL, routing_strategy: 'bridge_ring', bridge_ring_size: ringSize, sticky_http_sessions: false, sticky_websocket_sessions: true, prompt_cache_affinity_enabled: true, v1_compatibility_enabled: true, allow_image_generation: true };
+    return { rows: [row as R] };
+  });
   return { db, state, held };
 }
 
