@@ -45,6 +45,7 @@ export const ERROR_CATALOGUE = {
   totp_already_enabled: { status: 409, message: 'two-factor authentication is already enabled' },
   totp_not_enabled: { status: 409, message: 'two-factor authentication is not enabled' },
   stale_settings: { status: 409, message: 'the settings were updated by another operator; reload and try again' },
+  metrics_token_from_env: { status: 409, message: 'the /metrics token comes from CODEX_POOLER_METRICS_TOKEN and cannot be changed here' },
   confirmation_mismatch: { status: 422, message: 'the confirmation does not match' },
   observatory_login_failed: { status: 422, message: 'The API key is invalid or unavailable.' },
   pool_not_archived: { status: 409, message: 'archive the pool before deleting it' },

@@ -14,6 +14,7 @@ import { registerOperatorRoutes } from './routes/operators.ts';
 import { registerPoolRoutes } from './routes/pools.ts';
 import { registerRequestLogRoutes } from './routes/request-logs.ts';
 import { registerSessionRoutes } from './routes/session.ts';
+import { registerMetricsSettingsRoutes } from './routes/metrics-settings.ts';
 import { registerSettingsRoutes } from './routes/settings.ts';
 
 export const ADMIN_API_PREFIX = '/api/admin';
@@ -43,6 +44,7 @@ export async function registerAdminApi(app: FastifyInstance, services: Services,
       registerAuditRoutes(admin, services);
       registerOperatorRoutes(admin, deps);
       registerSettingsRoutes(admin, services.db);
+      registerMetricsSettingsRoutes(admin, services);
     },
     { prefix: ADMIN_API_PREFIX },
   );

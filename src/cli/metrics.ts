@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
-import { setMetricsBearer } from '../metrics/index.ts';
+import { generateMetricsToken, setMetricsBearer } from '../metrics/index.ts';
 import { systemScope } from '../operators/scope.ts';
 import type { OperatorContext } from './context.ts';
 import { OPERATOR_GROUP_DESCRIPTIONS } from './groups.ts';
@@ -19,7 +18,7 @@ export function registerMetricsCommands(program: Command, ctx: OperatorContext):
     .option('--generate', 'generate a random token and print it')
     .action(async (options: { generate?: boolean }) => {
       const deps = await ctx.deps();
-      const token = options.generate ? randomBytes(32).toString('base64url') : await ctx.io.readStdin('line');
+      const token = options.generate ? generateMetricsToken() : await ctx.io.readStdin('line');
       if (token === '') throw new CliFailure(`metrics set-token reads the token from the first line of stdin, e.g. printf '%s\\n' "$TOKEN" | codex-pooler metrics set-token (or use --generate)`);
       const change = await setMetricsBearer({ db: deps.db, keyring: deps.accountDeps.keyring }, systemScope(), token);
       ctx.io.stdout(`/metrics now needs "Authorization: Bearer <token>" (fingerprint ${change.fingerprint}); a previous token no longer works\n`);

@@ -1,4 +1,4 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { recordAudit } from '../audit/index.ts';
@@ -12,11 +12,17 @@ import { actorOf, authorize, type Scope } from '../operators/scope.ts';
  * HMAC-SHA256 digest under the upstream secret key, a fingerprint to recognise it and the key version.
  * The token itself is shown once by whoever set it and never stored or logged.
  */
-export type MetricsBearerRecord = { bearer_digest: string; bearer_fingerprint: string; bearer_key_version: string };
+export type MetricsBearerRecord = { bearer_digest: string; bearer_fingerprint: string; bearer_key_version: string; bearer_set_at?: string };
 
-const RECORD = z.object({ bearer_digest: z.string().min(1), bearer_fingerprint: z.string(), bearer_key_version: z.string().min(1) });
+// `bearer_set_at` is absent on records stored before it was added.
+const RECORD = z.object({ bearer_digest: z.string().min(1), bearer_fingerprint: z.string(), bearer_key_version: z.string().min(1), bearer_set_at: z.string().optional() });
 /** Printable ASCII without spaces: it travels in an Authorization header and a Prometheus file. */
 const TOKEN = z.string().regex(/^[\x21-\x7e]{16,512}$/, 'the metrics bearer token must be 16 to 512 printable characters without spaces');
+
+/** 32 random bytes, base64url: what `--generate` and the admin UI's "Generate token" hand out once. */
+export function generateMetricsToken(): string {
+  return randomBytes(32).toString('base64url');
+}
 
 export function metricsTokenDigest(key: Buffer, token: string): Buffer {
   return createHmac('sha256', key).update(token).digest();
@@ -56,7 +62,12 @@ export async function setMetricsBearer(deps: { db: Db; keyring: Keyring }, scope
     if (!parsed.success) throw invalidInput(parsed.error.issues[0]!.message, 'token');
     const version = deps.keyring.currentVersion;
     const key = deps.keyring.keys.get(version)!;
-    record = { bearer_digest: metricsTokenDigest(key, parsed.data).toString('base64'), bearer_fingerprint: metricsTokenFingerprint(parsed.data), bearer_key_version: version };
+    record = {
+      bearer_digest: metricsTokenDigest(key, parsed.data).toString('base64'),
+      bearer_fingerprint: metricsTokenFingerprint(parsed.data),
+      bearer_key_version: version,
+      bearer_set_at: new Date().toISOString(),
+    };
   }
   return deps.db.transaction().execute(async (tx) => {
     await tx.insertInto('instance_settings').values({ singleton: true, updated_by_user_id: null }).onConflict((oc) => oc.column('singleton').doNothing()).execute();

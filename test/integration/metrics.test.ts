@@ -251,7 +251,7 @@ describe('/metrics exposure modes', () => {
       expect((await scrape(gateway, { authorization: `Bearer ${first}` })).status).toBe(200);
       const stored = JSON.stringify((await admin.query('select settings from instance_settings')).rows[0]);
       expect(stored).not.toContain(first);
-      expect(await readMetricsBearer(gateway.services.db)).toEqual({ bearer_digest: expect.any(String), bearer_fingerprint: set.fingerprint, bearer_key_version: gateway.config.upstreamKeyring.currentVersion });
+      expect(await readMetricsBearer(gateway.services.db)).toEqual({ bearer_digest: expect.any(String), bearer_fingerprint: set.fingerprint, bearer_key_version: gateway.config.upstreamKeyring.currentVersion, bearer_set_at: expect.any(String) });
       const audit = await admin.query(`select details from audit_events where action = 'instance_settings.update' order by occurred_at desc limit 1`);
       expect(audit.rows[0].details.credential_changes).toEqual({ metrics_auth_state: 'configured', metrics_fingerprint: set.fingerprint });
       expect(JSON.stringify(audit.rows)).not.toContain(first);

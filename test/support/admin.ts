@@ -26,7 +26,7 @@ export type AdminHarness = {
  * The whole app (gateway + admin API) on its own scratch database, so each test file bootstraps
  * its own instance owner. Logs go to an array the test can search for leaked secrets.
  */
-export async function startAdminHarness(options: { upstream?: FakeUpstream; listen?: boolean } = {}): Promise<AdminHarness> {
+export async function startAdminHarness(options: { upstream?: FakeUpstream; listen?: boolean; env?: Record<string, string> } = {}): Promise<AdminHarness> {
   const scratch: ScratchDatabase = await createScratchDatabase('admin');
   const config = parseConfig({
     ...TEST_SECRETS,
@@ -35,6 +35,7 @@ export async function startAdminHarness(options: { upstream?: FakeUpstream; list
     CODEX_POOLER_UPSTREAM_BASE_URL: options.upstream?.url ?? 'http://127.0.0.1:9',
     CODEX_POOLER_AUTH_ISSUER: options.upstream?.url ?? 'http://127.0.0.1:9',
     LOG_LEVEL: 'info',
+    ...options.env,
   });
   const logs: string[] = [];
   const log = createLogger({ level: 'info', destination: { write: (line: string) => logs.push(line) } as unknown as NodeJS.WritableStream });

@@ -1,4 +1,4 @@
-import { Alert, Button, Code, Group, NumberInput, Paper, PasswordInput, Select, SimpleGrid, Stack, Switch, Table, Tabs, Text, Textarea, TextInput, Title } from '@mantine/core';
+import { Alert, Button, Code, CopyButton, Group, NumberInput, Paper, PasswordInput, Select, SimpleGrid, Stack, Switch, Table, Tabs, Text, Textarea, TextInput, Title } from '@mantine/core';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { QRCodeSVG } from 'qrcode.react';
 import { useState, type FormEvent } from 'react';
@@ -35,7 +35,10 @@ export function SettingsPage() {
         </Tabs.Panel>
         {owner && !required ? (
           <Tabs.Panel value="instance">
-            <InstanceSettingsCard />
+            <Stack>
+              <MetricsCard />
+              <InstanceSettingsCard />
+            </Stack>
           </Tabs.Panel>
         ) : null}
       </Tabs>
@@ -223,6 +226,101 @@ function SessionsCard() {
             </Table.Tbody>
           </Table>
         </Table.ScrollContainer>
+      )}
+    </Paper>
+  );
+}
+
+type MetricsProtection = { mode: 'open' | 'bearer_env' | 'bearer_stored'; fingerprint?: string; set_at?: string };
+const METRICS_MODES: Record<MetricsProtection['mode'], string> = {
+  open: 'Open: anyone who can reach /metrics can read it.',
+  bearer_env: 'Protected by CODEX_POOLER_METRICS_TOKEN from the environment.',
+  bearer_stored: 'Protected by a token stored in instance settings.',
+};
+
+/** A Prometheus scrape job for this instance with the token inline (or point `credentials_file` at it). */
+const scrapeConfig = (token: string) =>
+  [
+    'scrape_configs:',
+    '  - job_name: codex-pooler',
+    '    metrics_path: /metrics',
+    `    scheme: ${window.location.protocol === 'https:' ? 'https' : 'http'}`,
+    '    static_configs:',
+    `      - targets: ['${window.location.host}']`,
+    `    authorization: { credentials: ${token} }`,
+  ].join('\n');
+
+/**
+ * The /metrics bearer token (owner only). A generated token is shown once; only its fingerprint is
+ * kept. While the environment token is set it wins, so the stored one cannot be changed here.
+ */
+function MetricsCard() {
+  const client = useQueryClient();
+  const metrics = useQuery({ queryKey: ['settings', 'metrics'], queryFn: () => get<MetricsProtection>('/settings/metrics') });
+  const [generated, setGenerated] = useState<string | null>(null);
+  const changed = (protection: MetricsProtection) => {
+    client.setQueryData(['settings', 'metrics'], protection);
+    // The change bumps the settings lock version: reload it so the next save is not stale.
+    void client.invalidateQueries({ queryKey: ['settings'], exact: true });
+  };
+  const generate = useMutation({
+    mutationFn: () => post<MetricsProtection & { token: string }>('/settings/metrics/token', { generate: true }),
+    onSuccess: ({ token, ...protection }) => {
+      setGenerated(token);
+      changed(protection);
+    },
+  });
+  const remove = useMutation({
+    mutationFn: () => del<MetricsProtection>('/settings/metrics/token'),
+    onSuccess: (protection) => {
+      setGenerated(null);
+      changed(protection);
+    },
+  });
+  const data = metrics.data;
+  const fromEnv = data?.mode === 'bearer_env';
+  return (
+    <Paper withBorder p="lg" data-testid="settings-metrics">
+      <Group justify="space-between" mb="md">
+        <Title order={2} size="h4">Metrics</Title>
+        {data ? <StateBadge state={data.mode === 'open' ? 'open' : 'protected'} /> : null}
+      </Group>
+      {metrics.isLoading ? <Loading /> : metrics.error ? <ErrorNote error={metrics.error} retry={() => void metrics.refetch()} /> : (
+        <Stack>
+          <Text size="sm">{METRICS_MODES[data!.mode]}</Text>
+          {data!.fingerprint ? (
+            <Text size="sm">
+              Token fingerprint <Code>{data!.fingerprint}</Code>{data!.set_at ? `, set ${formatTime(data!.set_at)}` : ''}.
+            </Text>
+          ) : null}
+          {fromEnv ? (
+            <Alert color="blue" title="Managed by the environment">
+              CODEX_POOLER_METRICS_TOKEN is set on this instance and wins over a stored token. Change or unset it where the instance is deployed (for example its Kubernetes Secret or .env).
+            </Alert>
+          ) : null}
+          {generate.error || remove.error ? <ErrorNote error={generate.error ?? remove.error} /> : null}
+          {generated ? (
+            <Alert color="yellow" title="Copy the token now" withCloseButton onClose={() => setGenerated(null)}>
+              <Stack gap="xs">
+                <Text size="sm">This is the only time it is shown. Scrapers send it as "Authorization: Bearer &lt;token&gt;"; the previous token no longer works.</Text>
+                <Code block data-testid="metrics-token">{generated}</Code>
+                <Group>
+                  <CopyButton value={generated}>{({ copied, copy }) => <Button size="xs" variant="light" onClick={copy}>{copied ? 'Copied' : 'Copy token'}</Button>}</CopyButton>
+                </Group>
+                <Text size="sm">Example Prometheus scrape job:</Text>
+                <Code block>{scrapeConfig(generated)}</Code>
+              </Stack>
+            </Alert>
+          ) : null}
+          <Group justify="flex-end">
+            <Button variant="light" color="red" disabled={fromEnv || data!.mode !== 'bearer_stored'} loading={remove.isPending} onClick={() => remove.mutate()}>
+              Remove token
+            </Button>
+            <Button disabled={fromEnv} loading={generate.isPending} onClick={() => generate.mutate()}>
+              {data!.mode === 'bearer_stored' ? 'Generate new token' : 'Generate token'}
+            </Button>
+          </Group>
+        </Stack>
       )}
     </Paper>
   );
