@@ -8,6 +8,7 @@ import { ReplayedItemStore } from './gateway/item-store.ts';
 import { RequestLogWriter } from './gateway/request-log-writer.ts';
 import { createMetrics, type Metrics } from './metrics/index.ts';
 import { createAdmission, RoutingState, type Admission } from './routing/index.ts';
+import { defaultInstanceSettings, InstanceSettingsCache } from './settings/index.ts';
 import { CredentialStore, QuotaRecorder, createUpstreamAgent, publicUrlOf, type AccountDeps } from './upstreams/index.ts';
 
 /**
@@ -32,6 +33,8 @@ export type Services = {
   keyPolicies: KeyPolicyGate;
   /** Output items relayed to /v1/responses clients, for their `item_reference` replays (this process only). */
   replayedItems: ReplayedItemStore;
+  /** The instance settings this process applies (re-read in the background within a minute of a change). */
+  settings: InstanceSettingsCache;
   /** Starts cache invalidation listeners; only long-running web processes need them. */
   listen(): Promise<void>;
   /** Flushes async writers (request logs, quota evidence) and closes upstream connections. */
@@ -50,6 +53,7 @@ export function createServices(config: Config, handle: DatabaseHandle, log: Logg
   const admission = createAdmission(config.admissionLimits, (routeClass, outcome, waitedMs) => metrics.admission.record(routeClass, outcome, waitedMs));
   metrics.admission.watch(() => Object.entries(admission));
   const keyPolicies = new KeyPolicyGate(db, { onClaimError: (error) => log.warn({ err: error }, 'requests-per-minute slot could not be claimed in the database; using this process\'s estimate') });
+  const settings = new InstanceSettingsCache(db, log, defaultInstanceSettings());
   const accountDeps: AccountDeps = { db, keyring: config.upstreamKeyring, notifier, dispatcher, upstreamBaseUrl: config.upstreamBaseUrl, log, authIssuer: config.authIssuer, publicUrl: publicUrlOf(config.publicHost, config.port) };
   return {
     config,
@@ -68,11 +72,13 @@ export function createServices(config: Config, handle: DatabaseHandle, log: Logg
     admission,
     keyPolicies,
     replayedItems: new ReplayedItemStore({ maxBytes: config.replayItemCacheBytes }),
+    settings,
     async listen() {
       await apiKeys.listen(notifier);
       await keyPolicies.listen(notifier);
       await credentials.listen();
       await routing.listen();
+      await settings.refresh();
     },
     async close() {
       await requestLog.close();

@@ -43,7 +43,7 @@ export async function registerAdminApi(app: FastifyInstance, services: Services,
       registerObservatoryRoutes(admin, services);
       registerAuditRoutes(admin, services);
       registerOperatorRoutes(admin, deps);
-      registerSettingsRoutes(admin, services.db);
+      registerSettingsRoutes(admin, services.db, services.settings);
       registerMetricsSettingsRoutes(admin, services);
     },
     { prefix: ADMIN_API_PREFIX },

@@ -77,6 +77,15 @@ async function loadRow(db: Db) {
   return db.selectFrom('instance_settings').selectAll().executeTakeFirstOrThrow();
 }
 
+/** Every setting at its default (a fresh instance, and what a process applies before its first read). */
+export const defaultInstanceSettings = (): InstanceSettingsDocument => resolve({});
+
+/** The settings the running processes apply (no operator check: internal reads, never an API answer). */
+export async function effectiveInstanceSettings(db: Db): Promise<InstanceSettingsDocument> {
+  const row = await db.selectFrom('instance_settings').select('settings').executeTakeFirst();
+  return resolve(row?.settings ?? {});
+}
+
 /** Owner only (spec §8.4); the row is created with defaults on first read. */
 export async function getInstanceSettings(db: Db, scope: Scope): Promise<InstanceSettings> {
   authorize(scope, 'instance_settings.manage');
