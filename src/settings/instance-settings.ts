@@ -32,8 +32,9 @@ const GROUPS = {
     message: 'forwarded_proxy_depth can only be non-zero with forwarded_client_ip_source x_forwarded_for',
     path: ['forwarded_proxy_depth'],
   }),
-  files: z.object({ max_size_bytes: ms(1, 536_870_912).default(26_214_400), upload_ttl_seconds: ms(60, 604_800).default(86_400) }).strict(),
-  transcription: z.object({ max_upload_bytes: ms(1, 536_870_912).default(26_214_400) }).strict(),
+  // The upstream refuses files over 25 MiB (runtime spec §1.3): the upload limits can only be lowered.
+  files: z.object({ max_size_bytes: ms(1, 26_214_400).default(26_214_400), upload_ttl_seconds: ms(60, 604_800).default(86_400) }).strict(),
+  transcription: z.object({ max_upload_bytes: ms(1, 26_214_400).default(26_214_400) }).strict(),
   operator: z.object({ login_base_url: url.refine((v) => !v.replace(/\/+$/, '').endsWith('/login'), 'must not end in /login').transform((v) => v.replace(/\/+$/, '')).default('http://localhost') }).strict(),
   catalog: z.object({ openai_pricing_url: url.default('https://icoretech.github.io/openai-json-pricing/pricing.json') }).strict(),
   mcp: z.object({ enabled: z.boolean().default(false) }).strict(),

@@ -20,8 +20,11 @@ export const FINALIZE_BUDGET_MS = 30_000;
 
 const FILE_ID = /^[A-Za-z0-9_-]{1,200}$/;
 
-/** `POST /backend-api/files`: a JSON object `{file_name, file_size, use_case?}`; multipart is refused. */
-export function parseBackendFileCreate(body: unknown): FileCreate {
+/**
+ * `POST /backend-api/files`: a JSON object `{file_name, file_size, use_case?}`; multipart is refused.
+ * `maxBytes` is the instance's `files.max_size_bytes`.
+ */
+export function parseBackendFileCreate(body: unknown, maxBytes: number = UPLOAD_FILE_LIMIT): FileCreate {
   if (isMultipartBody(body)) throw new PoolerError('unsupported_multipart_file_create', 'file creation takes a JSON body {"file_name","file_size"}, not multipart');
   if (!body || typeof body !== 'object' || Array.isArray(body) || Buffer.isBuffer(body)) throw new PoolerError('invalid_request', 'request body must be a JSON object');
   const input = body as Record<string, unknown>;
@@ -29,7 +32,7 @@ export function parseBackendFileCreate(body: unknown): FileCreate {
   if (typeof input.file_size !== 'number' || !Number.isInteger(input.file_size) || input.file_size <= 0) {
     throw new PoolerError('invalid_request', 'file_size must be a positive integer', { param: 'file_size' });
   }
-  if (input.file_size > UPLOAD_FILE_LIMIT) throw new PoolerError('invalid_request', `file_size must be at most ${UPLOAD_FILE_LIMIT} bytes`, { param: 'file_size' });
+  if (input.file_size > maxBytes) throw new PoolerError('invalid_request', `file_size must be at most ${maxBytes} bytes`, { param: 'file_size' });
   if (input.use_case !== undefined && input.use_case !== 'codex') throw new PoolerError('invalid_request', 'use_case must be "codex"', { param: 'use_case' });
   return { file_name: input.file_name, file_size: input.file_size, use_case: 'codex' };
 }

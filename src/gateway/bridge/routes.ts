@@ -13,7 +13,7 @@ import { createdFile, isSafeUploadUrl, finalized, finalizePath, finalizeUpload, 
 import { listFileObjects, ownedFileObject, parseFileListQuery, recordFileObject } from './file-objects.ts';
 import { imagesRelay, imageTurnBody, parseImageEdit, parseImageGeneration, type ImageRequest } from './images.ts';
 import { keyUsage, refuseUsageQuery } from './key-usage.ts';
-import { encodeMultipart, isMultipartBody, readMultipart, registerMultipartParser, type UploadSlots } from './multipart.ts';
+import { encodeMultipart, isMultipartBody, readMultipart, registerMultipartParser, UPLOAD_FILE_LIMIT, type UploadLimit, type UploadSlots } from './multipart.ts';
 import { backendTranscription, v1Transcription, v1TranscriptionAnswer, type TranscriptionParts } from './transcription.ts';
 
 /**
@@ -76,6 +76,22 @@ async function transcriptionPlan(parts: TranscriptionParts, endpoint: string, ex
   };
 }
 
+const TRANSCRIPTION_ROUTES = new Set(['/backend-api/transcribe', '/v1/audio/transcriptions']);
+
+/**
+ * The file limit of a multipart route, from the instance settings this process applies:
+ * transcription takes `transcription.max_upload_bytes`, `/v1/files` takes `files.max_size_bytes`;
+ * image edits keep the built-in limit (no setting governs them).
+ */
+function uploadLimit(services: Services): UploadLimit {
+  return (request) => {
+    const route = request.routeOptions.url ?? '';
+    if (TRANSCRIPTION_ROUTES.has(route)) return services.settings.current.transcription.max_upload_bytes;
+    if (route === '/v1/files') return services.settings.current.files.max_size_bytes;
+    return UPLOAD_FILE_LIMIT;
+  };
+}
+
 async function formOf(body: unknown) {
   if (!isMultipartBody(body)) throw new PoolerError('invalid_request', 'request body must be multipart/form-data with a file', { param: 'file' });
   return readMultipart(body);
@@ -83,7 +99,7 @@ async function formOf(body: unknown) {
 
 export function registerBackendBridgeRoutes(scope: FastifyInstance, ctx: BridgeContext): void {
   const { services } = ctx;
-  registerMultipartParser(scope, ctx.uploads);
+  registerMultipartParser(scope, ctx.uploads, uploadLimit(services));
 
   scope.post('/backend-api/transcribe', async (request, reply) => {
     const parts = backendTranscription(await formOf(request.body));
@@ -91,7 +107,7 @@ export function registerBackendBridgeRoutes(scope: FastifyInstance, ctx: BridgeC
   });
 
   scope.post('/backend-api/files', async (request, reply) => {
-    const create = parseBackendFileCreate(request.body);
+    const create = parseBackendFileCreate(request.body, services.settings.current.files.max_size_bytes);
     await run(ctx, request, reply, {
       routeClass: 'file_upload',
       endpoint: '/backend-api/files',
@@ -189,7 +205,7 @@ async function runImageTurn(ctx: BridgeContext, request: FastifyRequest, reply: 
 
 export function registerV1BridgeRoutes(scope: FastifyInstance, ctx: BridgeContext): void {
   const { services } = ctx;
-  registerMultipartParser(scope, ctx.uploads);
+  registerMultipartParser(scope, ctx.uploads, uploadLimit(services));
 
   scope.post('/v1/audio/transcriptions', async (request, reply) => {
     const parts = v1Transcription(await formOf(request.body));

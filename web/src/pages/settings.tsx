@@ -342,6 +342,13 @@ const GROUP_TITLES: Record<string, string> = {
   smtp: 'Email (SMTP)',
   retention: 'Retention',
 };
+/**
+ * Settings this build stores but does not act on yet (whole groups, or single `group.key`s): the
+ * page says so rather than suggest a save changes behaviour. Keep in step with docs/admin-api.md.
+ */
+const NOT_APPLIED_GROUPS = new Set(['gateway', 'operator', 'catalog', 'mcp', 'smtp']);
+const NOT_APPLIED_KEYS = new Set(['files.upload_ttl_seconds']);
+const NOT_APPLIED_NOTE = 'Stored; not applied by this build yet.';
 const labelOf = (key: string) => key.replaceAll('_', ' ').replace(/^./, (c) => c.toUpperCase());
 
 type Draft = Record<string, Record<string, unknown>>;
@@ -376,8 +383,16 @@ function InstanceSettingsCard() {
             <form onSubmit={(e) => { e.preventDefault(); setMessage(null); save.mutate(group); }}>
               <Stack gap="sm">
                 <Title order={2} size="h5">{GROUP_TITLES[group] ?? group}</Title>
+                {NOT_APPLIED_GROUPS.has(group) ? <Text size="xs" c="dimmed" data-testid={`settings-not-applied-${group}`}>{NOT_APPLIED_NOTE}</Text> : null}
                 {Object.keys(values).map((key) => (
-                  <SettingField key={key} name={`${group}.${key}`} label={labelOf(key)} value={valueOf(group, key)} onChange={(v) => set(group, key, v)} />
+                  <SettingField
+                    key={key}
+                    name={`${group}.${key}`}
+                    label={labelOf(key)}
+                    note={NOT_APPLIED_KEYS.has(`${group}.${key}`) ? NOT_APPLIED_NOTE : undefined}
+                    value={valueOf(group, key)}
+                    onChange={(v) => set(group, key, v)}
+                  />
                 ))}
                 <Group justify="flex-end">
                   {drafts[group] ? <Button variant="default" onClick={() => setDrafts(({ [group]: _dropped, ...rest }) => rest)}>Discard</Button> : null}
@@ -400,15 +415,15 @@ function normalised(saved: Record<string, unknown>, draft: Record<string, unknow
 }
 
 /** One setting, with the input its value's type calls for. Lists are edited one entry per line. */
-function SettingField({ name, label, value, onChange }: { name: string; label: string; value: unknown; onChange: (value: unknown) => void }) {
-  if (SETTING_CHOICES[name]) return <Select label={label} data={SETTING_CHOICES[name]!} value={String(value)} onChange={(v) => onChange(v)} allowDeselect={false} />;
-  if (typeof value === 'boolean') return <Switch label={label} checked={value} onChange={(e) => onChange(e.currentTarget.checked)} />;
-  if (typeof value === 'number') return <NumberInput label={label} value={value} onChange={(v) => onChange(typeof v === 'number' ? v : Number(v))} allowDecimal={false} />;
+function SettingField({ name, label, note, value, onChange }: { name: string; label: string; note?: string | undefined; value: unknown; onChange: (value: unknown) => void }) {
+  if (SETTING_CHOICES[name]) return <Select label={label} description={note} data={SETTING_CHOICES[name]!} value={String(value)} onChange={(v) => onChange(v)} allowDeselect={false} />;
+  if (typeof value === 'boolean') return <Switch label={label} description={note} checked={value} onChange={(e) => onChange(e.currentTarget.checked)} />;
+  if (typeof value === 'number') return <NumberInput label={label} description={note} value={value} onChange={(v) => onChange(typeof v === 'number' ? v : Number(v))} allowDecimal={false} />;
   if (Array.isArray(value)) {
     return (
       <Textarea
         label={label}
-        description="One entry per line"
+        description={note ? `One entry per line. ${note}` : 'One entry per line'}
         value={value.join('\n')}
         onChange={(e) => onChange(e.currentTarget.value.split('\n'))}
         autosize
@@ -416,5 +431,5 @@ function SettingField({ name, label, value, onChange }: { name: string; label: s
       />
     );
   }
-  return <TextInput label={label} value={value == null ? '' : String(value)} onChange={(e) => onChange(e.currentTarget.value === '' && value === null ? null : e.currentTarget.value)} />;
+  return <TextInput label={label} description={note} value={value == null ? '' : String(value)} onChange={(e) => onChange(e.currentTarget.value === '' && value === null ? null : e.currentTarget.value)} />;
 }
