@@ -28,6 +28,8 @@ export const ERROR_CATALOGUE = {
   capability_denied: { status: 403, message: 'your role does not allow this action' },
   password_change_required: { status: 403, message: 'change your temporary password before doing anything else' },
   forbidden: { status: 403, message: 'not allowed' },
+  // Ingress firewall (control-plane spec §8.5).
+  access_denied: { status: 403, message: 'client IP is not allowed' },
   model_not_allowed: { status: 403, message: 'model is not allowed for this api key' },
   api_key_policy_limit_exceeded: { status: 400, message: 'api key policy limit exceeded' },
   reasoning_effort_not_allowed: { status: 400, message: 'reasoning effort is not available for this API key' },

@@ -303,7 +303,7 @@ export async function dispatchToPool(deps: GatewayDeps, key: AuthenticatedKey, r
       usage_status: !finished ? 'usage_pending' : usage ? 'usage_known' : rejected ? 'not_applicable' : 'usage_unknown',
       // Our own id: clients may reuse x-request-id values, which must never collide with another log row.
       correlation_id: requestId,
-      client_ip: request.ip,
+      client_ip: request.clientIp ?? request.ip,
       user_agent: typeof request.headers['user-agent'] === 'string' ? request.headers['user-agent'].slice(0, 160) : null,
       request_metadata: jsonb({ route_class: plan.routeClass, key_prefix: key.prefix, client_request_id: request.id, requested_stream: plan.stream, request_bytes: plan.body.length, attempts: attempts.length, routing_reason: routingReason }),
       admitted_at: new Date(startedAt),

@@ -13,6 +13,7 @@ import { registerObservatoryPages } from '../observatory/index.ts';
 import { registerOnboardingRoutes } from './onboarding.ts';
 import type { DrainState } from './drain.ts';
 import { httpsRedirectHook } from './https-redirect.ts';
+import { ingressFirewallHook } from '../ingress/index.ts';
 
 export type AppDeps = {
   services: Services;
@@ -71,6 +72,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
   });
   if (services.config.forceHttps) app.addHook('onRequest', httpsRedirectHook(services.config.publicHost));
+  // Runtime routes only; registered before every route scope so it runs ahead of authentication.
+  app.decorateRequest('clientIp', null);
+  app.addHook('onRequest', ingressFirewallHook(() => services.settings.current.ingress, (reason) => services.metrics.ingressFirewallDenied.inc({ reason })));
   app.addHook('onResponse', async (request, reply) => {
     if (QUIET_PATHS.has(request.url)) return;
     // The route template, never the raw path: some paths carry secrets (invite tokens).

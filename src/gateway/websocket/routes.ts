@@ -137,9 +137,9 @@ export async function registerWebsocketRoutes(app: FastifyInstance, options: Web
       const userAgent = typeof request.headers['user-agent'] === 'string' ? request.headers['user-agent'].slice(0, 160) : null;
       const authorization = request.headers.authorization ?? null;
       const connection = new ClientConnection(socket, {
-        client: { key, surface, authorization, clientIp: request.ip, userAgent, clientRequestId: request.id, forwarded: false },
+        client: { key, surface, authorization, clientIp: request.clientIp ?? request.ip, userAgent, clientRequestId: request.id, forwarded: false },
         sessionId,
-        forwarded: { surface, sessionKey, turnState, key, clientIp: request.ip, userAgent, clientRequestId: request.id },
+        forwarded: { surface, sessionKey, turnState, key, clientIp: request.clientIp ?? request.ip, userAgent, clientRequestId: request.id },
         sessions,
         log,
         metrics: services.metrics,
