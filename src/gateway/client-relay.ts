@@ -12,6 +12,7 @@ import {
   redactV1Error,
   toChatChunks,
   toV1ResponsesEvents,
+  type CollectedResponse,
   type JsonObject,
 } from './translate/index.ts';
 
@@ -81,22 +82,28 @@ export function v1ResponsesStreamRelay(memory: RelayedItemMemory | null = null):
   };
 }
 
-/** Non-streaming answers: the upstream stream is collected, then shaped into one JSON body. */
-function collectingRelay(toBody: (response: Record<string, unknown>) => unknown, upstreamError: (status: number, body: Buffer | null) => { status: number; body: unknown }): ClientRelay {
+type JsonAnswer = { status: number; body: unknown };
+
+/**
+ * Non-streaming answers: the upstream stream is collected, then `answer` turns the collected
+ * response (or its failure) into one JSON body.
+ */
+export function collectingRelay(answer: (collected: CollectedResponse) => JsonAnswer, upstreamError: (status: number, body: Buffer | null) => JsonAnswer): ClientRelay {
   const collector = createResponseCollector();
   return {
     mode: 'json',
     onEvent: (event) => collectEvent(collector, event),
-    result: () => {
-      const collected = finishCollector(collector);
-      return collected.ok ? { status: 200, body: toBody(collected.response) } : { status: collected.status, body: collected.body };
-    },
+    result: () => answer(finishCollector(collector)),
     upstreamError,
   };
 }
 
+/** The collected response shaped by `toBody`, or the collector's own (redacted) failure. */
+const shapedOr = (toBody: (response: Record<string, unknown>) => unknown) => (collected: CollectedResponse): JsonAnswer =>
+  collected.ok ? { status: 200, body: toBody(collected.response) } : { status: collected.status, body: collected.body };
+
 export function v1ResponsesJsonRelay(options: { inputFile: boolean; memory?: RelayedItemMemory | null }): ClientRelay {
-  const relay = collectingRelay((response) => response, (status, body) => redactV1Error(status, body, { inputFile: options.inputFile }));
+  const relay = collectingRelay(shapedOr((response) => response), (status, body) => redactV1Error(status, body, { inputFile: options.inputFile }));
   const memory = options.memory ?? null;
   return relay.mode === 'json' && memory !== null ? { ...relay, onEvent: (event) => relay.onEvent(observeRelayedEvent(event, memory)) } : relay;
 }
@@ -113,5 +120,5 @@ export function chatStreamRelay(options: { model: string; includeUsage: boolean 
 }
 
 export function chatJsonRelay(options: { model: string }): ClientRelay {
-  return collectingRelay((response) => chatCompletionFromResponse(response, options.model), (status, body) => redactV1Error(status, body));
+  return collectingRelay(shapedOr((response) => chatCompletionFromResponse(response, options.model)), (status, body) => redactV1Error(status, body));
 }

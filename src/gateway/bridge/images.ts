@@ -1,6 +1,6 @@
 import { PoolerError } from '../../errors.ts';
-import type { ClientRelay } from '../client-relay.ts';
-import { collectEvent, createResponseCollector, finishCollector, redactedErrorBody } from '../translate/index.ts';
+import { collectingRelay, type ClientRelay } from '../client-relay.ts';
+import { redactedErrorBody } from '../translate/index.ts';
 import { isMultipartBody, readMultipart, UPLOAD_FILE_LIMIT, type MultipartBody, type UploadedFile } from './multipart.ts';
 
 /**
@@ -137,15 +137,8 @@ export function imagesAnswer(response: Record<string, unknown>, now: number): Im
 
 /** Collects the upstream turn and answers in the Images API shape; no image is a 502 `image_generation_failed`. */
 export function imagesRelay(now: () => number, upstreamError: (status: number, body: Buffer | null) => { status: number; body: unknown }): ClientRelay {
-  const collector = createResponseCollector();
-  return {
-    mode: 'json',
-    onEvent: (event) => collectEvent(collector, event),
-    result: () => {
-      const collected = finishCollector(collector);
-      const answer = collected.ok ? imagesAnswer(collected.response, now()) : null;
-      return answer ? { status: 200, body: answer } : { status: 502, body: redactedErrorBody('image_generation_failed') };
-    },
-    upstreamError,
-  };
+  return collectingRelay((collected) => {
+    const answer = collected.ok ? imagesAnswer(collected.response, now()) : null;
+    return answer ? { status: 200, body: answer } : { status: 502, body: redactedErrorBody('image_generation_failed') };
+  }, upstreamError);
 }

@@ -6,10 +6,10 @@ import { PoolerError } from '../../errors.ts';
 import type { RouteClass } from '../../routing/index.ts';
 import type { Services } from '../../services.ts';
 import type { ClientRelay } from '../client-relay.ts';
-import { dispatchToPool, type DispatchPlan, type GatewayDeps } from '../dispatch.ts';
+import { dispatchToPool, type DispatchPlan, type GatewayDeps, type UpstreamAnswer } from '../dispatch.ts';
 import { upstreamResponsesBody } from '../responses-body.ts';
 import { redactV1Error } from '../translate/index.ts';
-import { createdFile, isSafeUploadUrl, finalized, finalizePath, finalizeUpload, parseBackendFileCreate, parseFileId, parseV1FileUpload, type FinalizeClock } from './file-bridge.ts';
+import { createdFile, finalized, finalizePath, finalizeUpload, isSafeUploadUrl, parseBackendFileCreate, parseFileId, parseV1FileUpload, type CreatedFile, type FileCreate, type FinalizeClock } from './file-bridge.ts';
 import { listFileObjects, ownedFileObject, parseFileListQuery, recordFileObject } from './file-objects.ts';
 import { imagesRelay, imageTurnBody, parseImageEdit, parseImageGeneration, type ImageRequest } from './images.ts';
 import { keyUsage, refuseUsageQuery } from './key-usage.ts';
@@ -76,6 +76,34 @@ async function transcriptionPlan(parts: TranscriptionParts, endpoint: string, ex
   };
 }
 
+type CreatedOn = { created: CreatedFile; payload: Record<string, unknown>; account: Parameters<UpstreamAnswer>[1]; signal: AbortSignal };
+
+/**
+ * A file create (`POST /backend-api/files` upstream) for either surface: the file's bytes and its
+ * finalize belong to the account that created it, so later calls for the file are pinned to it;
+ * `onCreated` shapes the answer (the native route relays it, `/v1/files` uploads and finalizes).
+ */
+function fileCreatePlan(services: Services, endpoint: string, create: FileCreate, onCreated: (created: CreatedOn) => Promise<{ status: number; body: unknown }>, extras: Pick<Plan, 'relay'> = {}): Plan {
+  return {
+    routeClass: 'file_upload',
+    endpoint,
+    upstreamPath: '/backend-api/files',
+    transport: 'http_json',
+    stream: false,
+    failover: true,
+    requestedModel: '',
+    upstreamModel: '',
+    routeModel: null,
+    body: Buffer.from(JSON.stringify(create)),
+    answer: async (payload, account, signal) => {
+      const created = createdFile(payload);
+      services.routing.rememberOwner(created.fileId, account.assignmentId);
+      return onCreated({ created, payload, account, signal });
+    },
+    ...extras,
+  };
+}
+
 const TRANSCRIPTION_ROUTES = new Set(['/backend-api/transcribe', '/v1/audio/transcriptions']);
 
 /**
@@ -108,24 +136,7 @@ export function registerBackendBridgeRoutes(scope: FastifyInstance, ctx: BridgeC
 
   scope.post('/backend-api/files', async (request, reply) => {
     const create = parseBackendFileCreate(request.body, services.settings.current.files.max_size_bytes);
-    await run(ctx, request, reply, {
-      routeClass: 'file_upload',
-      endpoint: '/backend-api/files',
-      upstreamPath: '/backend-api/files',
-      transport: 'http_json',
-      stream: false,
-      failover: true,
-      requestedModel: '',
-      upstreamModel: '',
-      routeModel: null,
-      body: Buffer.from(JSON.stringify(create)),
-      answer: async (payload, account) => {
-        const created = createdFile(payload);
-        // The bytes and the finalize belong to this account: later calls for the file are pinned to it.
-        services.routing.rememberOwner(created.fileId, account.assignmentId);
-        return { status: 200, body: payload };
-      },
-    });
+    await run(ctx, request, reply, fileCreatePlan(services, '/backend-api/files', create, async ({ payload }) => ({ status: 200, body: payload })));
   });
 
   scope.post('/backend-api/files/:fileId/uploaded', async (request, reply) => {
@@ -226,25 +237,15 @@ export function registerV1BridgeRoutes(scope: FastifyInstance, ctx: BridgeContex
   scope.post('/v1/files', async (request, reply) => {
     const key = request.poolKey!;
     const upload = parseV1FileUpload(await formOf(request.body));
-    const create = { file_name: upload.file.name, file_size: upload.file.bytes.length, use_case: 'codex' };
-    await run(ctx, request, reply, {
-      routeClass: 'file_upload',
-      endpoint: '/v1/files',
-      upstreamPath: '/backend-api/files',
-      transport: 'http_json',
-      stream: false,
-      failover: true,
-      requestedModel: '',
-      upstreamModel: '',
-      routeModel: null,
-      body: Buffer.from(JSON.stringify(create)),
-      relay: redactingRelay(),
-      answer: async (payload, account, signal) => {
-        const created = createdFile(payload);
+    const create: FileCreate = { file_name: upload.file.name, file_size: upload.file.bytes.length, use_case: 'codex' };
+    const plan = fileCreatePlan(
+      services,
+      '/v1/files',
+      create,
+      async ({ created, account, signal }) => {
         if (!isSafeUploadUrl(created.uploadUrl, services.config.upstreamBaseUrl)) {
           throw new PoolerError('upstream_file_bridge_invalid_response', 'upstream file creation returned an upload_url the gateway does not send files to');
         }
-        services.routing.rememberOwner(created.fileId, account.assignmentId);
         // The upload URL is a storage URL, not the ChatGPT API: no account credentials go there.
         const put = await undiciRequest(created.uploadUrl, {
           method: 'PUT',
@@ -263,7 +264,9 @@ export function registerV1BridgeRoutes(scope: FastifyInstance, ctx: BridgeContex
         const file = await recordFileObject(services.db, { fileId: created.fileId, poolId: key.poolId, apiKeyId: key.id, assignmentId: account.assignmentId, filename: upload.file.name, purpose: upload.purpose, bytes: upload.file.bytes.length, now: ctx.deps.now() });
         return { status: 200, body: file };
       },
-    });
+      { relay: redactingRelay() },
+    );
+    await run(ctx, request, reply, plan);
   });
 
   scope.get('/v1/files', async (request) => listFileObjects(services.db, request.poolKey!.id, parseFileListQuery(request.query as Record<string, unknown>), ctx.deps.now()));
