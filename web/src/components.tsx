@@ -22,6 +22,18 @@ export function PageHeader({ title, description, actions }: { title: string; des
   );
 }
 
+/** "Load older …" under a cursor-paginated list; nothing once the last page is in. */
+export function LoadOlder({ list, label }: { list: { hasNextPage: boolean; isFetchingNextPage: boolean; fetchNextPage: () => Promise<unknown> }; label: string }) {
+  if (!list.hasNextPage) return null;
+  return (
+    <Group justify="center" mt="md">
+      <Button variant="default" loading={list.isFetchingNextPage} onClick={() => void list.fetchNextPage()}>
+        {label}
+      </Button>
+    </Group>
+  );
+}
+
 export function EmptyState({ title, children, action }: { title: string; children: ReactNode; action?: ReactNode }) {
   return (
     <Paper withBorder p="xl" radius="md">

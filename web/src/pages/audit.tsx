@@ -1,9 +1,9 @@
-import { Button, Code, Group, Select, Table, Text, TextInput } from '@mantine/core';
+import { Code, Group, Select, Table, Text, TextInput } from '@mantine/core';
 import { useDebouncedValue } from '@mantine/hooks';
 import { useInfiniteQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import { get, query, type AuditEntry, type Page } from '../api.ts';
-import { EmptyState, ErrorNote, Loading, PageHeader, PoolSelect, StateBadge } from '../components.tsx';
+import { EmptyState, ErrorNote, Loading, LoadOlder, PageHeader, PoolSelect, StateBadge } from '../components.tsx';
 import { formatTime } from '../format.ts';
 
 export function AuditPage() {
@@ -59,11 +59,7 @@ export function AuditPage() {
               </Table.Tbody>
             </Table>
           </Table.ScrollContainer>
-          {list.hasNextPage ? (
-            <Group justify="center" mt="md">
-              <Button variant="default" loading={list.isFetchingNextPage} onClick={() => void list.fetchNextPage()}>Load older entries</Button>
-            </Group>
-          ) : null}
+          <LoadOlder list={list} label="Load older entries" />
         </>
       )}
     </>

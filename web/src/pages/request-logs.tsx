@@ -3,7 +3,7 @@ import { useDebouncedValue } from '@mantine/hooks';
 import { useInfiniteQuery } from '@tanstack/react-query';
 import { useEffect, useMemo, useState } from 'react';
 import { get, query, type Page, type RequestLog } from '../api.ts';
-import { EmptyState, ErrorNote, Loading, PageHeader, PoolSelect, StateBadge } from '../components.tsx';
+import { EmptyState, ErrorNote, Loading, LoadOlder, PageHeader, PoolSelect, StateBadge } from '../components.tsx';
 import { formatNumber, formatTime } from '../format.ts';
 
 const STATUSES = ['succeeded', 'failed', 'rejected', 'cancelled', 'in_progress', 'accepted'];
@@ -129,11 +129,7 @@ export function RequestLogsPage() {
               </Table.Tbody>
             </Table>
           </Table.ScrollContainer>
-          {list.hasNextPage ? (
-            <Group justify="center" mt="md">
-              <Button variant="default" loading={list.isFetchingNextPage} onClick={() => void list.fetchNextPage()}>Load older requests</Button>
-            </Group>
-          ) : null}
+          <LoadOlder list={list} label="Load older requests" />
         </>
       )}
     </>
